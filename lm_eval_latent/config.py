@@ -1,0 +1,106 @@
+"""The `latent_hf` perturbation settings, validated on construction.
+
+Every field can be given flat on the command line (``--model_args perturb_layer=2,eps=4``);
+lm-eval turns ``eps=4`` into an int and ``true`` into a bool, so the parsers here accept the
+types lm-eval produces as well as strings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from .intervention import BACKENDS
+from .layers import parse_layer_spec
+
+
+def parse_number(value: Any, name: str, *, minimum: float = 0.0, allow_none: bool = False) -> float | None:
+    """Read a finite number >= ``minimum`` from a CLI value.
+
+    Raises:
+        ValueError: naming the field, the value and what is allowed.
+    """
+    if value is None or value == "":
+        if allow_none:
+            return None
+        raise ValueError(f"{name} is required (allowed: a finite number >= {minimum:g})")
+    if isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} is not a number (allowed: a finite number >= {minimum:g})")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a number (allowed: a finite number >= {minimum:g})") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}={value!r} is not finite (allowed: a finite number >= {minimum:g})")
+    if number < minimum:
+        raise ValueError(f"{name}={value!r} is below {minimum:g} (allowed: a finite number >= {minimum:g})")
+    return number
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """Read a boolean from a CLI value (true/false/1/0/yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{name}={value!r} is not a boolean (allowed: true, false)")
+
+
+@dataclass
+class PerturbConfig:
+    """What `latent_hf` does to the model before it answers.
+
+    With ``perturb_layer`` unset (or ``eps=0``) the model runs clean and equals lm-eval's ``hf``.
+    """
+
+    perturb_layer: int | str | None = field(
+        default=None,
+        metadata={"help": 'decoder layer whose output is perturbed (negative from the end) or "embedding"'},
+    )
+    eps: float = field(default=0.0, metadata={"help": "L2 norm of the vector added at each position"})
+    direction: str | None = field(
+        default=None, metadata={"help": "path of a saved direction; default a seeded random unit vector"}
+    )
+    positions: str = field(
+        default="all", metadata={"help": "prompt: prompt positions only; all: prompt and generated tokens"}
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the random direction and random attacks"})
+    lora: str | None = field(default=None, metadata={"help": "path or Hub id of a PEFT attack adapter"})
+    merge_lora: bool = field(default=False, metadata={"help": "merge the adapter into the weights"})
+    backend: str = field(default="nnsight", metadata={"help": "nnsight or hooks"})
+
+    def __post_init__(self) -> None:
+        self.perturb_layer = parse_layer_spec(self.perturb_layer)
+        self.eps = parse_number(self.eps, "eps")  # type: ignore[assignment]
+        if self.positions not in ("prompt", "all"):
+            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        try:
+            self.seed = int(self.seed)
+        except (TypeError, ValueError):
+            raise ValueError(f"seed={self.seed!r} is not an integer") from None
+        self.merge_lora = parse_bool(self.merge_lora, "merge_lora")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
+        if self.merge_lora and not self.lora:
+            raise ValueError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
+        if self.eps > 0 and self.perturb_layer is None:
+            raise ValueError(f"eps={self.eps:g} needs perturb_layer (an int or \"embedding\") to say where")
+
+    @property
+    def active(self) -> bool:
+        """Whether a perturbation is applied at all."""
+        return self.perturb_layer is not None and self.eps > 0
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The model_args this config reads."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any]) -> PerturbConfig:
+        """Build a config from (and remove its keys out of) a model_args dict."""
+        return cls(**{name: kwargs.pop(name) for name in cls.field_names() if name in kwargs})

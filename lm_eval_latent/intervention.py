@@ -1,0 +1,190 @@
+"""Adding a delta to one module's output during a forward or a generate call.
+
+This is the only module that touches nnsight or forward hooks. Two backends do the same thing:
+
+- ``nnsight`` (default): wraps the loaded model once in
+  ``nnsight.modeling.transformers.TransformersModel`` and edits ``<layer>.output`` in a trace.
+- ``hooks``: a plain ``register_forward_hook`` that is always removed afterwards. It is the
+  reference the nnsight path is tested against, and the faster choice for attacks that run many
+  forward/backward passes (see bench/).
+
+A delta is either one vector ``[H]`` (added at every position of every call with
+``positions="all"``, or at the prompt positions of the first call with ``positions="prompt"``)
+or one vector per prompt position ``[B, T, H]`` (added to the prompt forward only; the
+generated tokens see it through the KV cache, as in the paper's latent attack).
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import torch
+from torch import Tensor, nn
+
+Positions = Literal["prompt", "all"]
+BACKENDS = ("nnsight", "hooks")
+
+
+@dataclass
+class LayerDelta:
+    """What to add, and where.
+
+    Attributes:
+        module_name: dotted name of the module whose output is changed.
+        delta: ``[H]`` or ``[B, T, H]`` (then it covers the first T positions of the first call).
+        positions: ``"all"`` or ``"prompt"``; a ``[B, T, H]`` delta is always prompt-only.
+    """
+
+    module_name: str
+    delta: Tensor
+    positions: Positions = "all"
+
+    def __post_init__(self) -> None:
+        if self.positions not in ("prompt", "all"):
+            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        if self.delta.dim() not in (1, 3):
+            raise ValueError(f"delta must be [H] or [B, T, H], got shape {tuple(self.delta.shape)}")
+        if self.delta.dim() == 3:
+            self.positions = "prompt"
+
+    @property
+    def every_call(self) -> bool:
+        """Whether generated tokens are perturbed too (a vector at all positions)."""
+        return self.delta.dim() == 1 and self.positions == "all"
+
+    def first_call_delta(self, output: Tensor) -> Tensor:
+        """The delta shaped to add to the first call's output ``[B, T, H]``."""
+        d = self.delta.to(device=output.device, dtype=output.dtype)
+        if d.dim() == 1:
+            return d
+        batch, length = output.shape[0], output.shape[1]
+        if d.shape[0] != batch or d.shape[-1] != output.shape[-1] or d.shape[1] > length:
+            raise ValueError(
+                f"delta of shape {tuple(d.shape)} does not fit the layer output {tuple(output.shape)}"
+            )
+        if d.shape[1] < length:  # positions after the prompt (e.g. an attack target) stay clean
+            d = torch.cat([d, d.new_zeros(batch, length - d.shape[1], d.shape[2])], dim=1)
+        return d
+
+
+class Backend(Protocol):
+    """How a delta gets into the model."""
+
+    def forward(
+        self, model: nn.Module, inputs: dict[str, Tensor], delta: LayerDelta | None
+    ) -> Tensor:
+        """Run one forward with the delta applied and return the logits."""
+        ...
+
+    def generate(
+        self, model: nn.Module, inputs: dict[str, Tensor], delta: LayerDelta | None, **kwargs: Any
+    ) -> Tensor:
+        """Run ``model.generate`` with the delta applied and return the token ids."""
+        ...
+
+
+def position_ids(attention_mask: Tensor) -> Tensor:
+    """Positions that skip left padding, as ``generate`` computes them."""
+    return (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+
+
+class HookBackend:
+    """Plain PyTorch forward hooks; removed in ``finally``."""
+
+    def _hook(self, model: nn.Module, delta: LayerDelta):
+        calls = {"n": 0}
+
+        def hook(_module: nn.Module, _inp: Any, output: Any) -> Any:
+            first = calls["n"] == 0
+            calls["n"] += 1
+            if not (first or delta.every_call):
+                return output
+            hidden = output[0] if isinstance(output, tuple) else output
+            hidden = hidden + (delta.first_call_delta(hidden) if first else delta.delta.to(hidden))
+            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+
+        return model.get_submodule(delta.module_name).register_forward_hook(hook)
+
+    def forward(self, model, inputs, delta):
+        handle = self._hook(model, delta) if delta is not None else None
+        try:
+            return model(**inputs).logits
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    def generate(self, model, inputs, delta, **kwargs):
+        handle = self._hook(model, delta) if delta is not None else None
+        try:
+            return model.generate(**inputs, **kwargs)
+        finally:
+            if handle is not None:
+                handle.remove()
+
+
+class NNsightBackend:
+    """nnsight 0.8 ``TransformersModel`` wrapping the loaded model (created once per model)."""
+
+    def __init__(self) -> None:
+        self._wrapped: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictionary()
+        self.tokenizer: Any = None
+
+    def wrap(self, model: nn.Module) -> Any:
+        """The nnsight wrapper of ``model`` (imports nnsight on first use)."""
+        if model not in self._wrapped:
+            from nnsight.modeling.transformers import TransformersModel
+
+            self._wrapped[model] = TransformersModel(model, tokenizer=self.tokenizer)
+        return self._wrapped[model]
+
+    @staticmethod
+    def _envoy(wrapped: Any, module_name: str) -> Any:
+        envoy = wrapped
+        for part in module_name.split("."):
+            envoy = envoy[int(part)] if part.isdigit() else getattr(envoy, part)
+        return envoy
+
+    def forward(self, model, inputs, delta):
+        if delta is None:
+            return model(**inputs).logits
+        wrapped = self.wrap(model)
+        with wrapped.trace(dict(inputs)):
+            envoy = self._envoy(wrapped, delta.module_name)
+            envoy.output = envoy.output + delta.first_call_delta(envoy.output)
+            logits = wrapped.output.logits.save()
+        return logits
+
+    def generate(self, model, inputs, delta, **kwargs):
+        if delta is None:
+            return model.generate(**inputs, **kwargs)
+        wrapped = self.wrap(model)
+        envoy = self._envoy(wrapped, delta.module_name)
+        with warnings.catch_warnings():
+            # An open `tracer.all()` loop ends when generation ends; nnsight warns about it.
+            warnings.simplefilter("ignore")
+            with wrapped.generate(**kwargs) as tracer:
+                with tracer.invoke(dict(inputs)):
+                    if delta.every_call:
+                        for _step in tracer.all():
+                            envoy.output = envoy.output + delta.delta.to(envoy.output)
+                    else:
+                        envoy.output = envoy.output + delta.first_call_delta(envoy.output)
+                with tracer.invoke():
+                    result = tracer.result.save()
+        return result
+
+
+def get_backend(name: str) -> Backend:
+    """Return a fresh backend by name.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+    """
+    if name == "nnsight":
+        return NNsightBackend()
+    if name == "hooks":
+        return HookBackend()
+    raise ValueError(f"backend={name!r} is not known (allowed: {', '.join(BACKENDS)})")
