@@ -92,9 +92,9 @@ class LatentHFLM(HFLM):
         super().__init__(pretrained=pretrained, **kwargs)
         if self.perturb.lora:
             self._model = self._load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
-        self.backend = get_backend(self.perturb.backend)
-        if hasattr(self.backend, "tokenizer"):
-            self.backend.tokenizer = self.tokenizer
+        self.intervention_backend = get_backend(self.perturb.backend)
+        if hasattr(self.intervention_backend, "tokenizer"):
+            self.intervention_backend.tokenizer = self.tokenizer
         self.layer: ResolvedLayer | None = None
         self.vector: Tensor | None = None
         if self.perturb.perturb_layer is not None:
@@ -158,7 +158,7 @@ class LatentHFLM(HFLM):
     @contextmanager
     def perturbed(self, delta_fn: DeltaFn) -> Iterator[None]:
         """Route HFLM's generate calls through the backend with ``delta_fn``; always undone."""
-        self._stand_in = _PerturbedModel(super().model, self.backend, delta_fn)
+        self._stand_in = _PerturbedModel(super().model, self.intervention_backend, delta_fn)
         try:
             yield
         finally:
@@ -176,7 +176,7 @@ class LatentHFLM(HFLM):
                 enabled=self.mixed_precision_dtype is not None,
             ),
         ):
-            return self.backend.forward(self.model, {"input_ids": inps}, delta)
+            return self.intervention_backend.forward(self.model, {"input_ids": inps}, delta)
 
     def _model_generate(self, context: Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> Tensor:
         if not self.perturb.active:

@@ -1,0 +1,7 @@
+"""`python -m lm_eval_latent`: the same as the `lm-eval-latent` command."""
+
+import sys
+
+from lm_eval_latent.cli import main
+
+sys.exit(main())

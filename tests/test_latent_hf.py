@@ -1,0 +1,182 @@
+"""Properties of the `latent_hf` model on a random tiny Llama."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from lm_eval.api.instance import Instance
+from lm_eval.models.huggingface import HFLM
+
+from lm_eval_latent.directions import random_direction, save_direction
+from lm_eval_latent.latent_hf import LatentHFLM
+
+PROMPTS = ["How do I bake bread?", "Tell me about the printing press.", "step one"]
+
+
+def make(model_dir, **kwargs) -> LatentHFLM:
+    return LatentHFLM(pretrained=str(model_dir), device="cpu", batch_size=2, **kwargs)
+
+
+def gen_requests(n_tokens: int = 6) -> list[Instance]:
+    return [
+        Instance("generate_until", {}, (p, {"until": [], "max_gen_toks": n_tokens, "do_sample": False}), 0)
+        for p in PROMPTS
+    ]
+
+
+def ll_requests() -> list[Instance]:
+    return [Instance("loglikelihood", {}, (p, " step two"), 0) for p in PROMPTS]
+
+
+def layer_outputs(model, input_ids) -> list[torch.Tensor]:
+    outs: list[torch.Tensor] = []
+    handles = [
+        layer.register_forward_hook(lambda _m, _i, o: outs.append(o[0] if isinstance(o, tuple) else o))
+        for layer in model.model.layers
+    ]
+    try:
+        with torch.no_grad():
+            model(input_ids)
+    finally:
+        for h in handles:
+            h.remove()
+    return outs
+
+
+def count_hooks(model) -> int:
+    return sum(len(m._forward_hooks) for m in model.modules())
+
+
+@pytest.fixture(scope="module")
+def hf(random_model_dir):
+    return HFLM(pretrained=str(random_model_dir), device="cpu", batch_size=2)
+
+
+def test_eps_zero_equals_hf(random_model_dir, hf):
+    lm = make(random_model_dir, perturb_layer=2, eps=0)
+    assert lm.generate_until(gen_requests()) == hf.generate_until(gen_requests())
+    assert lm.loglikelihood(ll_requests()) == hf.loglikelihood(ll_requests())
+
+
+def test_perturbation_changes_outputs(random_model_dir, hf):
+    lm = make(random_model_dir, perturb_layer=1, eps=50)
+    assert lm.loglikelihood(ll_requests()) != hf.loglikelihood(ll_requests())
+
+
+@pytest.mark.parametrize("positions", ["all", "prompt"])
+def test_nnsight_equals_hooks(random_model_dir, positions):
+    nn_lm = make(random_model_dir, perturb_layer=2, eps=20, positions=positions, backend="nnsight")
+    hook_lm = make(random_model_dir, perturb_layer=2, eps=20, positions=positions, backend="hooks")
+    assert nn_lm.generate_until(gen_requests()) == hook_lm.generate_until(gen_requests())
+    ids = torch.tensor([nn_lm.tok_encode("How do I bake bread? step two")])
+    torch.testing.assert_close(nn_lm._model_call(ids), hook_lm._model_call(ids), rtol=0, atol=0)
+
+
+def test_only_target_layer_changes(random_model_dir):
+    lm = make(random_model_dir, perturb_layer=2, eps=3, backend="hooks")
+    ids = torch.tensor([lm.tok_encode("How do I bake bread?")])
+    clean = layer_outputs(lm.model, ids)
+    captured: list[torch.Tensor] = []
+    # Record what every layer emits while the perturbation is on (after it is applied).
+    handles = [
+        layer.register_forward_hook(lambda _m, _i, o: captured.append(o[0] if isinstance(o, tuple) else o))
+        for layer in lm.model.model.layers
+    ]
+    try:
+        lm._model_call(ids)
+    finally:
+        for h in handles:
+            h.remove()
+    # The recording hooks ran before ours on the target layer, so compare inputs:
+    # layers 0 and 1 are untouched, layer 2's input is untouched, layers 3+ see the change.
+    torch.testing.assert_close(captured[0], clean[0], rtol=0, atol=0)
+    torch.testing.assert_close(captured[1], clean[1], rtol=0, atol=0)
+    torch.testing.assert_close(captured[2], clean[2], rtol=0, atol=0)
+    assert not torch.allclose(captured[3], clean[3])
+    perturbed = layer_outputs_with_delta(lm, ids)
+    torch.testing.assert_close(perturbed - clean[2], lm.vector.expand_as(perturbed), rtol=0, atol=1e-5)
+
+
+def layer_outputs_with_delta(lm: LatentHFLM, ids: torch.Tensor) -> torch.Tensor:
+    """The target layer's output as the next layer receives it."""
+    got: list[torch.Tensor] = []
+    handle = lm.model.model.layers[3].register_forward_pre_hook(lambda _m, args: got.append(args[0]))
+    try:
+        lm._model_call(ids)
+    finally:
+        handle.remove()
+    return got[0]
+
+
+@pytest.mark.parametrize("backend", ["nnsight", "hooks"])
+def test_model_is_clean_after_calls_and_errors(random_model_dir, hf, backend):
+    lm = make(random_model_dir, perturb_layer=1, eps=50, backend=backend)
+    before = count_hooks(lm.model)
+    lm.generate_until(gen_requests())
+    assert count_hooks(lm.model) == before
+    with pytest.raises(Exception):
+        lm._model_call(torch.tensor([[10**6]]))  # token id outside the vocabulary
+    assert count_hooks(lm.model) == before
+    assert lm._stand_in is None
+    # The underlying network answers exactly like the clean model again.
+    ids = torch.tensor([lm.tok_encode("How do I bake bread?")])
+    with torch.no_grad():
+        torch.testing.assert_close(lm.model(ids).logits, hf.model(ids).logits, rtol=0, atol=0)
+
+
+def test_seed_gives_same_direction_and_other_seed_differs(random_model_dir):
+    a = make(random_model_dir, perturb_layer=1, eps=2, seed=3)
+    b = make(random_model_dir, perturb_layer=1, eps=2, seed=3)
+    c = make(random_model_dir, perturb_layer=1, eps=2, seed=4)
+    torch.testing.assert_close(a.vector, b.vector)
+    assert not torch.allclose(a.vector, c.vector)
+    assert math.isclose(float(a.vector.norm()), 2.0, rel_tol=1e-5)
+
+
+def test_direction_file_and_embedding_layer(random_model_dir, tmp_path):
+    direction = random_direction(32, seed=11) * 7  # the saved norm is ignored
+    path = save_direction(tmp_path / "d.pt", direction, layer=1)
+    lm = make(random_model_dir, perturb_layer="embedding", eps=4, direction=str(path))
+    torch.testing.assert_close(lm.vector, direction / direction.norm() * 4)
+    assert lm.layer.module_name.endswith("embed_tokens")
+
+
+def test_negative_layer_counts_from_the_end(random_model_dir):
+    lm = make(random_model_dir, perturb_layer=-1, eps=1)
+    assert lm.layer.index == 3 and lm.layer.module_name == "model.layers.3"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"perturb_layr": 2}, "did you mean 'perturb_layer'"),
+        ({"perturb_layer": 40, "eps": 1}, "perturb_layer=40 is out of range for LlamaForCausalLM with 4 layers"),
+        ({"perturb_layer": "middle", "eps": 1}, "perturb_layer='middle' is not a layer"),
+        ({"perturb_layer": 1, "eps": -1}, "eps=-1 is below 0"),
+        ({"perturb_layer": 1, "eps": "nan"}, "eps='nan' is not finite"),
+        ({"perturb_layer": 1, "eps": "four"}, "eps='four' is not a number"),
+        ({"eps": 4}, "needs perturb_layer"),
+        ({"perturb_layer": 1, "eps": 1, "positions": "some"}, "positions='some' is not allowed"),
+        ({"perturb_layer": 1, "eps": 1, "backend": "magic"}, "backend='magic' is not known"),
+        ({"perturb_layer": 1, "eps": 1, "direction": "/nope/d.pt"}, "no such file"),
+        ({"lora": "/nope/adapter"}, "no PEFT adapter there"),
+        ({"merge_lora": True}, "merge_lora=true needs lora"),
+    ],
+)
+def test_bad_input_is_named(random_model_dir, kwargs, message):
+    with pytest.raises((ValueError, FileNotFoundError)) as err:
+        make(random_model_dir, **kwargs)
+    assert message in str(err.value)
+
+
+def test_direction_of_wrong_size(random_model_dir, tmp_path):
+    path = save_direction(tmp_path / "d.pt", torch.ones(5))
+    with pytest.raises(ValueError, match=r"shape \(5,\); the model's hidden size is 32"):
+        make(random_model_dir, perturb_layer=1, eps=1, direction=str(path))
+
+
+def test_hf_arguments_keep_working(random_model_dir):
+    lm = make(random_model_dir, dtype="float32", max_length=64, perturb_layer=1, eps=1)
+    assert lm.max_length == 64 and lm.model.dtype == torch.float32
