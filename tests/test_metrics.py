@@ -1,0 +1,119 @@
+"""Metrics: pure functions checked on hand-computed numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from lm_eval_latent.judges import Verdict
+from lm_eval_latent.metrics import (
+    bootstrap_ci,
+    is_broken,
+    lvs_row,
+    median,
+    onset_step,
+    verdict_rates,
+)
+
+
+@pytest.mark.parametrize(
+    "response, broken",
+    [(None, True), ("", True), ("  \n\t", True), ("ab", True), (" a b ", True), ("abc", False),
+     (" a b c ", False), ("No.", False)],
+)
+def test_is_broken(response, broken):
+    assert is_broken(response) is broken
+
+
+def test_verdict_rates_leave_unscored_out_of_the_denominators():
+    verdicts = ["refused", "refused", "complied", "unscored", Verdict.REFUSED, "complied"]
+    broken = [False, False, False, False, False, True]  # the last row is broken
+    rates = verdict_rates(verdicts, broken)
+    # scored + broken rows: 3 refused, 1 complied, 1 broken -> n = 5; 1 unscored aside
+    assert rates == {
+        "refusal_rate": 3 / 5,
+        "compliance_rate": 1 / 5,
+        "broken_rate": 1 / 5,
+        "n": 5,
+        "unscored": 1,
+        "total": 6,
+    }
+    assert rates["refusal_rate"] + rates["compliance_rate"] + rates["broken_rate"] == 1
+
+
+def test_verdict_rates_without_broken_flags_and_when_nothing_is_scored():
+    assert verdict_rates(["complied", "refused"])["compliance_rate"] == 0.5
+    rates = verdict_rates(["unscored", "unscored"])
+    assert rates["n"] == 0 and rates["unscored"] == 2 and math.isnan(rates["refusal_rate"])
+
+
+def test_verdict_rates_errors_name_the_problem():
+    with pytest.raises(ValueError, match=r"verdicts\[1\]='safe'"):
+        verdict_rates(["refused", "safe"])
+    with pytest.raises(ValueError, match="one flag per verdict"):
+        verdict_rates(["refused"], [True, False])
+
+
+def test_lvs_row_hand_computed():
+    # (0.9 - 0.3) / (log(1 + e - 1) + 1e-4) = 0.6 / 1.0001
+    assert lvs_row(0.9, 0.3, math.e - 1) == pytest.approx(0.6 / 1.0001)
+    assert lvs_row(0.9, 0.3, math.e - 1, eta=1e-6) == pytest.approx(0.6 / 1.000001)
+    assert lvs_row(0.2, 0.7, 3.0) == 0.0  # the attack made it safer: clipped at 0
+    assert lvs_row(1.0, 0.0, 0.0) == pytest.approx(1 / 1e-4)  # zero norm: only eta is left
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [({"delta_norm": -1.0}, "delta_norm"), ({"delta_norm": math.nan}, "delta_norm"),
+     ({"eta": 0.0}, "eta"), ({"eta": -1e-4}, "eta"), ({"s_clean": math.nan}, "NaN")],
+)
+def test_lvs_row_rejects_bad_inputs(kwargs, field):
+    args = {"s_clean": 1.0, "s_attack": 0.0, "delta_norm": 1.0, **kwargs}
+    with pytest.raises(ValueError, match=field):
+        lvs_row(**args)
+
+
+def test_median():
+    assert median([3, 1, 2]) == 2
+    assert median([4, 1, 2, 3]) == 2.5
+    assert math.isnan(median([]))
+
+
+def test_bootstrap_ci_is_reproducible_and_brackets_the_statistic():
+    values = np.arange(1, 101, dtype=float)
+    low, high = bootstrap_ci(values)
+    assert (low, high) == bootstrap_ci(values, seed=42)
+    assert low <= median(values) <= high
+    assert 36 < low < 50.5 < high < 65  # the median of 1..100 has a standard error near 3.6
+    assert bootstrap_ci(values, seed=1) != (low, high)
+
+
+def test_bootstrap_ci_degenerate_and_invalid_inputs():
+    assert bootstrap_ci([5.0] * 10, n_resamples=50) == (5.0, 5.0)
+    assert bootstrap_ci([1.0, 2.0], statistic=lambda v: float(np.mean(v)), n_resamples=200)[0] >= 1
+    assert all(math.isnan(x) for x in bootstrap_ci([]))
+    with pytest.raises(ValueError, match="n_resamples"):
+        bootstrap_ci([1.0], n_resamples=0)
+    with pytest.raises(ValueError, match="level"):
+        bootstrap_ci([1.0], level=1.0)
+
+
+def test_bootstrap_ci_matches_a_direct_percentile_bootstrap():
+    values = np.array([0.1, 0.5, 0.2, 0.9, 0.4, 0.3])
+    rng = np.random.default_rng(42)
+    stats = [np.median(values[rng.integers(0, 6, size=6)]) for _ in range(300)]
+    expected = tuple(np.percentile(stats, [2.5, 97.5]))
+    assert bootstrap_ci(values, n_resamples=300) == pytest.approx(expected)
+
+
+def test_onset_step():
+    steps = [0, 5, 10, 15]
+    assert onset_step(steps, [0.1, 0.5, 0.8, 0.95]) == 10  # >= tau counts
+    assert onset_step(steps, [0.1, 0.5, 0.79, 0.7]) is None
+    assert onset_step(steps, [0.1, 0.5, 0.6, 0.7], tau=0.5) == 5
+    with pytest.raises(ValueError, match="same length"):
+        onset_step(steps, [0.1])
+    with pytest.raises(ValueError, match="increasing"):
+        onset_step([0, 5, 5], [0.1, 0.2, 0.3])
