@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from .attacks.budget import BUDGET_KINDS, Budget
 from .intervention import BACKENDS
 from .layers import parse_layer_spec
 
@@ -61,13 +62,30 @@ class PerturbConfig:
         default=None,
         metadata={"help": 'decoder layer whose output is perturbed (negative from the end) or "embedding"'},
     )
-    eps: float = field(default=0.0, metadata={"help": "L2 norm of the vector added at each position"})
+    eps: float | None = field(
+        default=None, metadata={"help": "budget: absolute L2 norm of the perturbation (see docs/lvs.md)"}
+    )
+    p: float | None = field(
+        default=None, metadata={"help": "budget: the paper's relative l-inf budget, p * max|clean activation|"}
+    )
+    frac: float | None = field(
+        default=None, metadata={"help": "budget: fraction of the mean activation norm rho at the layer"}
+    )
+    attack: str | None = field(
+        default=None,
+        metadata={"help": "attack recipe name (pgd_linf, random_linf, pgd_l2, gaussian_l2, direction, ...) "
+                  "or YAML path; default `direction` (the vector eps * direction)"},
+    )
     direction: str | None = field(
         default=None, metadata={"help": "path of a saved direction; default a seeded random unit vector"}
     )
-    positions: str = field(
-        default="all", metadata={"help": "prompt: prompt positions only; all: prompt and generated tokens"}
+    positions: str | None = field(
+        default=None,
+        metadata={"help": "prompt: prompt positions only; all: generated tokens too (default: the attack's)"},
     )
+    steps: int | None = field(default=None, metadata={"help": "attack steps (default: the recipe's)"})
+    step_size: float | None = field(default=None, metadata={"help": "attack step, a fraction of the budget"})
+    target: str | None = field(default=None, metadata={"help": "affirmative target of PGD attacks"})
     seed: int = field(default=0, metadata={"help": "seed of the random direction and random attacks"})
     lora: str | None = field(default=None, metadata={"help": "path or Hub id of a PEFT attack adapter"})
     merge_lora: bool = field(default=False, metadata={"help": "merge the adapter into the weights"})
@@ -75,8 +93,15 @@ class PerturbConfig:
 
     def __post_init__(self) -> None:
         self.perturb_layer = parse_layer_spec(self.perturb_layer)
-        self.eps = parse_number(self.eps, "eps")  # type: ignore[assignment]
-        if self.positions not in ("prompt", "all"):
+        given = [k for k in BUDGET_KINDS if getattr(self, k) not in (None, "")]
+        for kind in given:
+            setattr(self, kind, parse_number(getattr(self, kind), kind))
+        if len(given) > 1:
+            raise ValueError(
+                f"give one budget, not {len(given)} ({', '.join(f'{k}={getattr(self, k):g}' for k in given)}); "
+                "allowed: eps (absolute L2), p (relative l-inf) or frac (fraction of rho)"
+            )
+        if self.positions not in (None, "prompt", "all"):
             raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
         try:
             self.seed = int(self.seed)
@@ -87,13 +112,27 @@ class PerturbConfig:
             raise ValueError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
         if self.merge_lora and not self.lora:
             raise ValueError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
-        if self.eps > 0 and self.perturb_layer is None:
-            raise ValueError(f"eps={self.eps:g} needs perturb_layer (an int or \"embedding\") to say where")
+        if self.perturb_layer is None and (self.attack or (self.budget and self.budget.value > 0)):
+            what = f"attack={self.attack}" if self.attack else self.budget.label  # type: ignore[union-attr]
+            raise ValueError(f'{what} needs perturb_layer (an int or "embedding") to say where')
+
+    @property
+    def budget(self) -> Budget | None:
+        """The budget the user named, if any."""
+        for kind in BUDGET_KINDS:
+            value = getattr(self, kind)
+            if value is not None:
+                return Budget(kind, float(value))
+        return None
 
     @property
     def active(self) -> bool:
-        """Whether a perturbation is applied at all."""
-        return self.perturb_layer is not None and self.eps > 0
+        """Whether plain requests run perturbed (a layer, and an attack or a non-zero budget)."""
+        if self.perturb_layer is None:
+            return False
+        if self.budget is not None:
+            return self.budget.value > 0
+        return self.attack is not None
 
     @classmethod
     def field_names(cls) -> list[str]:

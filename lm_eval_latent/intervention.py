@@ -8,10 +8,11 @@ This is the only module that touches nnsight or forward hooks. Two backends do t
   reference the nnsight path is tested against, and the faster choice for attacks that run many
   forward/backward passes (see bench/).
 
-A delta is either one vector ``[H]`` (added at every position of every call with
-``positions="all"``, or at the prompt positions of the first call with ``positions="prompt"``)
-or one vector per prompt position ``[B, T, H]`` (added to the prompt forward only; the
-generated tokens see it through the KV cache, as in the paper's latent attack).
+A delta is one vector (``[H]``, or ``[B, 1, H]`` one per row) added at every position of every
+call with ``positions="all"`` or at the prompt forward only with ``positions="prompt"``; or one
+vector per prompt position ``[B, T, H]``, added to the prompt forward only (the generated tokens
+see it through the KV cache, as in the paper's latent attack). A direction can also be projected
+out (ablation) before anything is added.
 """
 
 from __future__ import annotations
@@ -30,44 +31,53 @@ BACKENDS = ("nnsight", "hooks")
 
 @dataclass
 class LayerDelta:
-    """What to add, and where.
+    """What to change in one module's output, and where.
 
     Attributes:
         module_name: dotted name of the module whose output is changed.
-        delta: ``[H]`` or ``[B, T, H]`` (then it covers the first T positions of the first call).
-        positions: ``"all"`` or ``"prompt"``; a ``[B, T, H]`` delta is always prompt-only.
+        delta: what is added: ``[H]`` or ``[B, 1, H]`` (one vector per row, at every position
+            of every call with ``positions="all"``, at the prompt only with ``"prompt"``), or
+            ``[B, T, H]`` (the first T positions of the first call: always prompt-only).
+            None adds nothing.
+        positions: ``"all"`` or ``"prompt"``.
+        ablate: a unit direction projected out of the output (``h - (h.d) d``) before adding.
     """
 
     module_name: str
-    delta: Tensor
+    delta: Tensor | None
     positions: Positions = "all"
+    ablate: Tensor | None = None
 
     def __post_init__(self) -> None:
         if self.positions not in ("prompt", "all"):
             raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
-        if self.delta.dim() not in (1, 3):
-            raise ValueError(f"delta must be [H] or [B, T, H], got shape {tuple(self.delta.shape)}")
-        if self.delta.dim() == 3:
+        if self.delta is not None and self.delta.dim() not in (1, 3):
+            raise ValueError(f"delta must be [H], [B, 1, H] or [B, T, H], got {tuple(self.delta.shape)}")
+        if self.delta is not None and self.delta.dim() == 3 and self.delta.shape[1] > 1:
             self.positions = "prompt"
 
     @property
     def every_call(self) -> bool:
-        """Whether generated tokens are perturbed too (a vector at all positions)."""
-        return self.delta.dim() == 1 and self.positions == "all"
+        """Whether generated tokens are edited too (not only the prompt forward)."""
+        return self.positions == "all"
 
-    def first_call_delta(self, output: Tensor) -> Tensor:
-        """The delta shaped to add to the first call's output ``[B, T, H]``."""
+    def edit(self, output: Tensor) -> Tensor:
+        """The edited version of a ``[B, T, H]`` output (a new tensor; the input is untouched)."""
+        if self.ablate is not None:
+            d = self.ablate.to(device=output.device, dtype=output.dtype)
+            output = output - (output @ d).unsqueeze(-1) * d
+        if self.delta is None:
+            return output
         d = self.delta.to(device=output.device, dtype=output.dtype)
-        if d.dim() == 1:
-            return d
-        batch, length = output.shape[0], output.shape[1]
-        if d.shape[0] != batch or d.shape[-1] != output.shape[-1] or d.shape[1] > length:
-            raise ValueError(
-                f"delta of shape {tuple(d.shape)} does not fit the layer output {tuple(output.shape)}"
-            )
-        if d.shape[1] < length:  # positions after the prompt (e.g. an attack target) stay clean
-            d = torch.cat([d, d.new_zeros(batch, length - d.shape[1], d.shape[2])], dim=1)
-        return d
+        if d.dim() == 3:
+            batch, length, width = output.shape
+            if d.shape[0] != batch or d.shape[2] != width or d.shape[1] > length:
+                raise ValueError(
+                    f"delta of shape {tuple(d.shape)} does not fit the layer output {tuple(output.shape)}"
+                )
+            if 1 < d.shape[1] < length:  # positions after the prompt (e.g. an attack target) stay clean
+                d = torch.cat([d, d.new_zeros(batch, length - d.shape[1], width)], dim=1)
+        return output + d
 
 
 class Backend(Protocol):
@@ -102,8 +112,7 @@ class HookBackend:
             calls["n"] += 1
             if not (first or delta.every_call):
                 return output
-            hidden = output[0] if isinstance(output, tuple) else output
-            hidden = hidden + (delta.first_call_delta(hidden) if first else delta.delta.to(hidden))
+            hidden = delta.edit(output[0] if isinstance(output, tuple) else output)
             return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
         return model.get_submodule(delta.module_name).register_forward_hook(hook)
@@ -153,7 +162,7 @@ class NNsightBackend:
         wrapped = self.wrap(model)
         with wrapped.trace(dict(inputs)):
             envoy = self._envoy(wrapped, delta.module_name)
-            envoy.output = envoy.output + delta.first_call_delta(envoy.output)
+            envoy.output = delta.edit(envoy.output)
             logits = wrapped.output.logits.save()
         return logits
 
@@ -169,12 +178,31 @@ class NNsightBackend:
                 with tracer.invoke(dict(inputs)):
                     if delta.every_call:
                         for _step in tracer.all():
-                            envoy.output = envoy.output + delta.delta.to(envoy.output)
+                            envoy.output = delta.edit(envoy.output)
                     else:
-                        envoy.output = envoy.output + delta.first_call_delta(envoy.output)
+                        envoy.output = delta.edit(envoy.output)
                 with tracer.invoke():
                     result = tracer.result.save()
         return result
+
+
+def capture(model: nn.Module, inputs: dict[str, Tensor], module_name: str) -> Tensor:
+    """Run one forward (no gradient) and return ``module_name``'s output ``[B, T, H]``.
+
+    Reading is done with a plain hook on either backend: it changes nothing.
+    """
+    got: list[Tensor] = []
+
+    def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
+        got.append(output[0] if isinstance(output, tuple) else output)
+
+    handle = model.get_submodule(module_name).register_forward_hook(hook)
+    try:
+        with torch.no_grad():
+            model(**inputs)
+    finally:
+        handle.remove()
+    return got[0]
 
 
 def get_backend(name: str) -> Backend:

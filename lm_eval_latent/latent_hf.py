@@ -1,31 +1,45 @@
-"""`latent_hf`: lm-eval's HF model with a latent perturbation or a LoRA attack adapter.
+"""`latent_hf`: lm-eval's HF model with a latent perturbation, a latent attack or a LoRA adapter.
 
-Built the way lm-eval's ``hf_steered`` is: a subclass of ``HFLM`` that overrides only the two
-calls that touch the network (``_model_call`` for loglikelihood, ``_model_generate`` for
-generation) and always leaves the model clean afterwards, also when a call raises. Every ``HFLM``
-argument keeps working.
+Built the way lm-eval's ``hf_steered`` is: a subclass of ``HFLM`` that overrides only the calls
+that touch the network (``_model_call`` for loglikelihood, ``_model_generate`` for generation)
+and always leaves the model clean afterwards, also when a call raises. Every ``HFLM`` argument
+keeps working.
 
     lm_eval --model latent_hf --model_args pretrained=DIR,perturb_layer=2,eps=4 --tasks refusal_rate
+
+Plain requests run under the configured perturbation (``attack`` at ``perturb_layer`` with the
+budget ``eps``/``p``/``frac``). Requests that carry a ``latent`` entry (see `protocol`) ask for a
+clean, attacked or control generation and get a JSON reply with ``||delta||``; the LVS tasks use
+them.
 """
 
 from __future__ import annotations
 
+import copy
 import difflib
 import inspect
+import json
+import logging
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import torch
+from lm_eval.api.instance import Instance
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from torch import Tensor, nn
 
+from . import protocol
+from .attacks import AttackRecipe, Budget, load_recipe, run_attack
 from .config import PerturbConfig
 from .directions import load_direction, random_direction
 from .intervention import LayerDelta, get_backend
-from .layers import ResolvedLayer, resolve_layer
+from .layers import ResolvedLayer, parse_layer_spec, resolve_layer
+
+log = logging.getLogger(__name__)
 
 # Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
 HF_LOAD_KWARGS = frozenset(
@@ -33,7 +47,7 @@ HF_LOAD_KWARGS = frozenset(
         "device_map", "attn_implementation", "torch_dtype", "low_cpu_mem_usage", "load_in_8bit",
         "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
         "quantization_config", "use_safetensors", "cache_dir", "local_files_only", "token",
-        "offload_state_dict", "variant", "use_cache", "gradient_checkpointing",
+        "offload_state_dict", "variant", "use_cache",
     }
 )
 _HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
@@ -69,9 +83,9 @@ class _PerturbedModel:
         self._delta_fn = delta_fn
 
     def generate(self, input_ids: Tensor, attention_mask: Tensor | None = None, **kwargs: Any) -> Tensor:
-        inputs = {"input_ids": input_ids}
-        if attention_mask is not None:
-            inputs["attention_mask"] = attention_mask
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
         return self._backend.generate(self._model, inputs, self._delta_fn(input_ids, attention_mask), **kwargs)
 
     def __getattr__(self, name: str) -> Any:
@@ -82,8 +96,9 @@ class _PerturbedModel:
 class LatentHFLM(HFLM):
     """HFLM whose forward and generate calls run under a latent perturbation or a LoRA adapter.
 
-    New model_args (all flat key=value): ``perturb_layer``, ``eps``, ``direction``, ``positions``,
-    ``seed``, ``lora``, ``merge_lora``, ``backend``. See docs/latent_hf.md.
+    New model_args (all flat key=value): ``perturb_layer``, ``eps`` / ``p`` / ``frac``,
+    ``attack``, ``direction``, ``positions``, ``steps``, ``step_size``, ``target``, ``seed``,
+    ``lora``, ``merge_lora``, ``backend``. See docs/latent_hf.md.
     """
 
     def __init__(self, pretrained: str | nn.Module = "", **kwargs: Any) -> None:
@@ -95,12 +110,17 @@ class LatentHFLM(HFLM):
         self.intervention_backend = get_backend(self.perturb.backend)
         if hasattr(self.intervention_backend, "tokenizer"):
             self.intervention_backend.tokenizer = self.tokenizer
-        self.layer: ResolvedLayer | None = None
-        self.vector: Tensor | None = None
-        if self.perturb.perturb_layer is not None:
-            self.layer = resolve_layer(self.model, self.perturb.perturb_layer)
-            self.vector = self._direction() * self.perturb.eps
+        cfg = self.perturb
+        self.recipe = self._recipe(cfg.attack or "direction")
+        self.direction: Tensor | None = (
+            load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
+        )
+        self.layer: ResolvedLayer | None = (
+            resolve_layer(self.model, cfg.perturb_layer) if cfg.perturb_layer is not None else None
+        )
         self._stand_in: _PerturbedModel | None = None
+        self._delta_override: DeltaFn | None = None
+        self._warned_truncation = False
 
     # ------------------------------------------------------------------ set-up
     @property
@@ -108,17 +128,29 @@ class LatentHFLM(HFLM):
         """Width of the residual stream."""
         return int(self.model.get_input_embeddings().weight.shape[-1])
 
-    def _direction(self) -> Tensor:
-        if self.perturb.direction:
-            return load_direction(self.perturb.direction, self.hidden_size)
-        return random_direction(self.hidden_size, self.perturb.seed)
+    def _recipe(self, name: str) -> AttackRecipe:
+        cfg = self.perturb
+        recipe = load_recipe(name)
+        return recipe.override(
+            steps=cfg.steps, step_size=cfg.step_size, target=cfg.target,
+            positions=cfg.positions, seed=recipe.seed + cfg.seed,
+        )
+
+    @property
+    def vector(self) -> Tensor | None:
+        """The fixed vector added by the default attack (``direction`` with an ``eps`` budget)."""
+        budget = self.perturb.budget
+        if self.recipe.kind != "direction" or self.recipe.mode == "ablate" or budget is None or budget.kind != "eps":
+            return None
+        d = self.direction if self.direction is not None else random_direction(self.hidden_size, self.recipe.seed)
+        return d * budget.value * (-1.0 if self.recipe.mode == "subtract" else 1.0)
 
     @staticmethod
     def _load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
         from peft import PeftModel
 
-        looks_local = lora.startswith((".", "/", "~")) or Path(lora).expanduser().exists()
         path = Path(lora).expanduser()
+        looks_local = lora.startswith((".", "/", "~")) or path.exists()
         if looks_local and not (path / "adapter_config.json").is_file():
             raise FileNotFoundError(
                 f"lora={lora!r}: no PEFT adapter there (expected {path / 'adapter_config.json'}); "
@@ -129,9 +161,12 @@ class LatentHFLM(HFLM):
             peft_model = PeftModel.from_pretrained(model, str(path) if looks_local else lora)
         except RuntimeError as err:
             if "size mismatch" in str(err):
+                from peft import PeftConfig
+
+                trained_on = PeftConfig.from_pretrained(str(path) if looks_local else lora).base_model_name_or_path
                 raise ValueError(
-                    f"lora={lora!r} was trained for another base model than {base_name!r}: "
-                    f"its weights do not fit ({str(err).splitlines()[0]})"
+                    f"lora={lora!r} was trained for another base model ({trained_on!r}) than "
+                    f"{base_name!r}: its weights do not fit ({str(err).splitlines()[0]})"
                 ) from err
             raise
         except OSError as err:
@@ -143,11 +178,39 @@ class LatentHFLM(HFLM):
         return peft_model.merge_and_unload() if merge else peft_model
 
     # ------------------------------------------------------------- perturbation
-    def fixed_delta(self, input_ids: Tensor, attention_mask: Tensor | None) -> LayerDelta | None:
-        """The configured vector at the configured layer (None when clean)."""
-        if not self.perturb.active or self.layer is None or self.vector is None:
+    def attack_delta_fn(
+        self,
+        recipe: AttackRecipe,
+        budget: Budget,
+        layer: ResolvedLayer,
+        record: dict[tuple[int, ...], tuple[float, bool]] | None = None,
+    ) -> DeltaFn:
+        """A function computing each batch's delta; it records ``(norm, ok)`` per row's tokens."""
+        target_ids = None
+        if recipe.kind in ("pgd_linf", "pgd_l2"):
+            target_ids = torch.tensor(self.tokenizer(recipe.target, add_special_tokens=False)["input_ids"])
+
+        def delta_fn(input_ids: Tensor, attention_mask: Tensor | None) -> LayerDelta | None:
+            mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+            result = run_attack(
+                self.network, self.intervention_backend, layer.module_name,
+                {"input_ids": input_ids, "attention_mask": mask}, recipe, budget,
+                direction=self.direction, target_ids=target_ids,
+            )
+            if record is not None:
+                for ids, m, norm, ok in zip(input_ids.tolist(), mask.tolist(), result.norms.tolist(),
+                                            result.ok.tolist(), strict=True):
+                    record[tuple(t for t, keep in zip(ids, m, strict=True) if keep)] = (norm, ok)
+            return result.delta
+
+        return delta_fn
+
+    def default_delta_fn(self) -> DeltaFn | None:
+        """The configured perturbation for plain requests (None when clean)."""
+        if not self.perturb.active or self.layer is None:
             return None
-        return LayerDelta(self.layer.module_name, self.vector, self.perturb.positions)  # type: ignore[arg-type]
+        budget = self.perturb.budget or self.recipe.default_budget
+        return self.attack_delta_fn(self.recipe, budget, self.layer)
 
     @property
     def model(self) -> Any:
@@ -155,19 +218,34 @@ class LatentHFLM(HFLM):
             return self._stand_in
         return super().model
 
+    @property
+    def network(self) -> nn.Module:
+        """The loaded torch model itself (never the stand-in used while generating)."""
+        return HFLM.model.fget(self)  # type: ignore[attr-defined]
+
     @contextmanager
     def perturbed(self, delta_fn: DeltaFn) -> Iterator[None]:
         """Route HFLM's generate calls through the backend with ``delta_fn``; always undone."""
-        self._stand_in = _PerturbedModel(super().model, self.intervention_backend, delta_fn)
+        self._stand_in = _PerturbedModel(self.network, self.intervention_backend, delta_fn)
         try:
             yield
         finally:
             self._stand_in = None
 
+    @contextmanager
+    def _override(self, delta_fn: DeltaFn | None) -> Iterator[None]:
+        self._delta_override = delta_fn
+        try:
+            yield
+        finally:
+            self._delta_override = None
+
     def _model_call(self, inps: Tensor, attn_mask: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
-        delta = self.fixed_delta(inps, attn_mask)
-        if delta is None or labels is not None:
+        delta_fn = self.default_delta_fn()
+        if delta_fn is None or labels is not None:
             return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+        # Loglikelihood: the whole input (context and continuation) is the "prompt" here.
+        delta = delta_fn(inps, torch.ones_like(inps))
         with (
             torch.no_grad(),
             torch.autocast(
@@ -179,7 +257,104 @@ class LatentHFLM(HFLM):
             return self.intervention_backend.forward(self.model, {"input_ids": inps}, delta)
 
     def _model_generate(self, context: Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> Tensor:
-        if not self.perturb.active:
+        delta_fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
+        if delta_fn is None:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
-        with torch.no_grad(), self.perturbed(self.fixed_delta):
+        with torch.no_grad(), self.perturbed(delta_fn):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
+
+    # ------------------------------------------------------ latent requests
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """Plain requests as HFLM does; requests with a ``latent`` entry grouped per setting."""
+        plain = [i for i, r in enumerate(requests) if protocol.KEY not in r.args[1]]
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, r in enumerate(requests):
+            if protocol.KEY in r.args[1]:
+                groups[json.dumps(r.args[1][protocol.KEY], sort_keys=True, default=str)].append(i)
+        out: list[str | None] = [None] * len(requests)
+        if plain:
+            for i, text in zip(plain, super().generate_until([requests[i] for i in plain], disable_tqdm), strict=True):
+                out[i] = text
+        for key, idxs in groups.items():
+            spec = json.loads(key)
+            for i, reply in zip(idxs, self._latent_group([requests[i] for i in idxs], spec, disable_tqdm), strict=True):
+                out[i] = reply
+        return out  # type: ignore[return-value]
+
+    def resolve_setting(self, spec: dict[str, Any]) -> tuple[AttackRecipe, Budget, ResolvedLayer] | None:
+        """The attack, budget and layer a ``latent`` entry asks for (None for a clean one).
+
+        Raises:
+            ValueError: when no layer is given by the request or by ``perturb_layer``.
+        """
+        role = spec.get("role", "attack")
+        if role not in protocol.ROLES:
+            raise ValueError(f"latent role={role!r} is not known (allowed: {', '.join(protocol.ROLES)})")
+        if role == "clean":
+            return None
+        layer_spec = parse_layer_spec(spec.get("layer"), "layer") if spec.get("layer") is not None else None
+        layer = resolve_layer(self.model, layer_spec) if layer_spec is not None else self.layer
+        if layer is None:
+            raise ValueError(
+                "this task attacks a layer: give perturb_layer=N (or \"embedding\") in --model_args, "
+                "e.g. --model_args pretrained=DIR,perturb_layer=2,p=0.05"
+            )
+        recipe = self._recipe(spec["attack"]) if spec.get("attack") else self.recipe
+        if role == "control":
+            if not recipe.control:
+                raise ValueError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
+            recipe = self._recipe(recipe.control)
+        if spec.get("budget"):
+            budget = Budget(spec["budget"]["kind"], float(spec["budget"]["value"]))
+        else:
+            budget = self.perturb.budget or self.recipe.default_budget
+        return recipe, budget, layer
+
+    def _latent_group(self, requests: list[Instance], spec: dict[str, Any], disable_tqdm: bool) -> list[str]:
+        setting = self.resolve_setting(spec)
+        plain = [copy.copy(r) for r in requests]
+        for r in plain:
+            kwargs = {k: v for k, v in r.arguments[1].items() if k != protocol.KEY}
+            r.arguments = (r.arguments[0], kwargs)
+        self._note_truncation(plain)
+        record: dict[tuple[int, ...], tuple[float, bool]] = {}
+        if setting is None:
+            with self._override(lambda _ids, _mask: None):
+                texts = HFLM.generate_until(self, plain, disable_tqdm)
+            return [protocol.LatentReply(text=t, role="clean").dumps() for t in texts]
+        recipe, budget, layer = setting
+        with self._override(self.attack_delta_fn(recipe, budget, layer, record)):
+            texts = HFLM.generate_until(self, plain, disable_tqdm)
+        replies = []
+        for r, text in zip(plain, texts, strict=True):
+            norm, ok = self._lookup(record, r.arguments[0])
+            replies.append(
+                protocol.LatentReply(
+                    text=text, delta_norm=norm, ok=ok, role=spec.get("role", "attack"),
+                    layer=str(layer.spec), budget=budget.label, attack=recipe.name,
+                ).dumps()
+            )
+        return replies
+
+    def _lookup(self, record: dict[tuple[int, ...], tuple[float, bool]], context: str) -> tuple[float, bool]:
+        tokens = tuple(self.tok_batch_encode([context])[0][0].tolist())
+        if tokens in record:
+            return record[tokens]
+        for key, value in record.items():  # a left-truncated prompt keeps its suffix
+            if tokens[-len(key):] == key:
+                return value
+        return float("nan"), False
+
+    def _note_truncation(self, requests: list[Instance]) -> None:
+        if self._warned_truncation:
+            return
+        max_gen = max(int(r.arguments[1].get("max_gen_toks", self.max_gen_toks)) for r in requests)
+        room = self.max_length - max_gen
+        longest = max(len(self.tok_encode(r.arguments[0])) for r in requests)
+        if longest > room:
+            self._warned_truncation = True
+            log.warning(
+                "latent_hf: some prompts are longer than the model's context allows (%d tokens > "
+                "max_length %d - max_gen_toks %d); they are truncated from the left. Said once.",
+                longest, self.max_length, max_gen,
+            )

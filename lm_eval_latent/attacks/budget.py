@@ -1,0 +1,94 @@
+"""Attack budgets: how big a perturbation may be, in the three ways users name it.
+
+- ``eps``: an absolute L2 norm (the design's ``eps=4``). For a vector attack it is the vector's
+  norm; for a per-position l-inf attack it bounds the Frobenius norm of the whole
+  ``[T, H]`` delta (radius ``eps / sqrt(T * H)``).
+- ``p``: the paper's relative l-inf budget, ``radius = p * max |h|`` over the clean prompt
+  activations of that prompt. For a vector attack the norm is ``p * max|h| * sqrt(H)`` (the norm
+  of a vector whose entries all sit at that radius).
+- ``frac``: a fraction of ``rho``, the mean L2 norm of the clean activations at the layer over the
+  prompt's positions. For a vector attack the norm is ``frac * rho``; for an l-inf attack the
+  radius is ``frac * rho / sqrt(H)`` (so each position's delta has norm at most ``frac * rho``).
+
+All statistics are per prompt (padding masked out), so a batch gives the numbers of one prompt
+at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+BUDGET_KINDS = ("eps", "p", "frac")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """One budget: its kind (eps, p or frac) and value (finite, >= 0)."""
+
+    kind: str
+    value: float
+
+    def __post_init__(self) -> None:
+        if self.kind not in BUDGET_KINDS:
+            raise ValueError(f"budget kind {self.kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
+        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value) or self.value < 0:
+            raise ValueError(f"{self.kind}={self.value!r} is not allowed (allowed: a finite number >= 0)")
+
+    @property
+    def label(self) -> str:
+        """Short text naming the budget, e.g. ``p=0.001``."""
+        return f"{self.kind}={self.value:g}"
+
+    def linf_radius(self, h: Tensor, mask: Tensor) -> Tensor:
+        """Per-row l-inf radius ``[B]`` for clean activations ``h [B, T, H]`` and mask ``[B, T]``."""
+        width = h.shape[-1]
+        if self.kind == "p":
+            return self.value * max_abs(h, mask)
+        if self.kind == "eps":
+            return self.value / torch.sqrt(mask.sum(-1).clamp(min=1).to(h.dtype) * width)
+        return self.value * rho(h, mask) / math.sqrt(width)
+
+    def l2_norm(self, h: Tensor, mask: Tensor) -> Tensor:
+        """Per-row L2 norm ``[B]`` of a single-vector perturbation."""
+        width = h.shape[-1]
+        if self.kind == "eps":
+            return torch.full((h.shape[0],), float(self.value), dtype=h.dtype, device=h.device)
+        if self.kind == "p":
+            return self.value * max_abs(h, mask) * math.sqrt(width)
+        return self.value * rho(h, mask)
+
+
+def max_abs(h: Tensor, mask: Tensor) -> Tensor:
+    """``max_{t,d} |h[b, t, d]|`` over valid positions, per row ``[B]``."""
+    return (h.abs() * mask.unsqueeze(-1).to(h.dtype)).flatten(1).amax(-1)
+
+
+def rho(h: Tensor, mask: Tensor) -> Tensor:
+    """Mean L2 norm of the activations over valid positions, per row ``[B]``."""
+    m = mask.to(h.dtype)
+    return (h.norm(dim=-1) * m).sum(-1) / m.sum(-1).clamp(min=1)
+
+
+def parse_budget_grid(text: str | list | tuple, kind: str, field: str = "budgets") -> list[Budget]:
+    """Parse ``"0.0005,0.001,0.005"`` (or a list) into budgets of one kind.
+
+    Raises:
+        ValueError: for an empty grid or a bad value (negative, NaN, not a number).
+    """
+    items = text if isinstance(text, (list, tuple)) else [t for t in str(text).split(",") if t.strip()]
+    if not items:
+        raise ValueError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
+    out = []
+    for item in items:
+        try:
+            value = float(item)
+        except (TypeError, ValueError):
+            raise ValueError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0)")
+        out.append(Budget(kind, value))
+    return out

@@ -1,0 +1,212 @@
+"""Turning a recipe and a budget into a delta for a batch of prompts.
+
+Every attack works on a left-padded batch at once: padding is masked out of the budget
+statistics, out of the loss and out of the delta, and each row's loss is summed (not averaged),
+so each row gets exactly the gradient it would get alone. Random deltas are drawn from a
+generator seeded by the recipe seed and the row's own tokens, so a row gets the same noise in
+any batch.
+
+A row whose clean activations hold NaN or inf (or whose delta becomes non-finite) is marked not
+``ok``: its delta is zero and the task reports it unscored.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..directions import random_direction
+from ..intervention import Backend, LayerDelta, capture, position_ids
+from .budget import Budget
+from .recipe import AttackRecipe
+
+
+@dataclass
+class AttackResult:
+    """A batch's perturbation and what the task needs to know about each row.
+
+    Attributes:
+        delta: what to apply during generation (None when nothing is added).
+        norms: ``[B]`` L2 norm of each row's perturbation (Frobenius over the prompt positions
+            for per-position attacks; the vector norm for vector attacks).
+        ok: ``[B]`` False where activations or the delta were not finite.
+    """
+
+    delta: LayerDelta | None
+    norms: Tensor
+    ok: Tensor
+
+
+@contextmanager
+def frozen(model: nn.Module) -> Iterator[None]:
+    """Turn off parameter gradients (only the delta needs one); restore them afterwards."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+def row_generators(input_ids: Tensor, mask: Tensor, seed: int) -> list[torch.Generator]:
+    """One generator per row, seeded by ``seed`` and the row's unpadded tokens."""
+    gens = []
+    for ids, m in zip(input_ids.tolist(), mask.tolist(), strict=True):
+        tokens = [t for t, keep in zip(ids, m, strict=True) if keep]
+        key = zlib.crc32(repr((seed, tokens)).encode())
+        gens.append(torch.Generator().manual_seed(key))
+    return gens
+
+
+def _target_loss(
+    model: nn.Module, backend: Backend, inputs: dict[str, Tensor], target_ids: Tensor, delta: LayerDelta
+) -> Tensor:
+    """Sum over rows of the mean NLL of the target tokens after each prompt."""
+    input_ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    batch, length = input_ids.shape
+    k = target_ids.shape[0]
+    target = target_ids.to(input_ids.device).expand(batch, k)
+    full_mask = torch.cat([mask, torch.ones_like(target)], dim=1)
+    full = {
+        "input_ids": torch.cat([input_ids, target], dim=1),
+        "attention_mask": full_mask,
+        "position_ids": position_ids(full_mask),
+    }
+    logits = backend.forward(model, full, delta)
+    pred = logits[:, length - 1 : length + k - 1].float()
+    nll = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none")
+    return nll.view(batch, k).mean(-1).sum()
+
+
+def pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids) -> tuple[Tensor, Tensor]:
+    """Signed-gradient descent in the per-row l-inf ball; returns ``(delta [B,T,H], norms [B])``."""
+    valid = inputs["attention_mask"].unsqueeze(-1).to(h.dtype)
+    radius = budget.linf_radius(h, inputs["attention_mask"]).view(-1, 1, 1)
+    step = recipe.step_size * radius
+    delta = torch.zeros_like(h)
+    with torch.enable_grad(), frozen(model):
+        for _ in range(recipe.steps):
+            delta.requires_grad_(True)
+            loss = _target_loss(model, backend, inputs, target_ids, LayerDelta(module_name, delta * valid))
+            (grad,) = torch.autograd.grad(loss, delta)
+            with torch.no_grad():
+                delta = torch.maximum(torch.minimum(delta - step * grad.sign(), radius), -radius) * valid
+    delta = delta.detach()
+    return delta, delta.flatten(1).norm(dim=-1)
+
+
+def random_linf(inputs, h, budget, recipe) -> tuple[Tensor, Tensor]:
+    """Uniform noise in the same l-inf ball: ``delta ~ U[-r, r]`` at each valid position."""
+    valid = inputs["attention_mask"].unsqueeze(-1).to(h.dtype)
+    radius = budget.linf_radius(h, inputs["attention_mask"])
+    rows = []
+    for gen, r, row in zip(row_generators(inputs["input_ids"], inputs["attention_mask"], recipe.seed), radius, h, strict=True):
+        u = torch.rand(row.shape, generator=gen, dtype=torch.float32).to(row)
+        rows.append((2 * u - 1) * r)
+    delta = torch.stack(rows) * valid
+    return delta, delta.flatten(1).norm(dim=-1)
+
+
+def pgd_l2(model, backend, module_name, inputs, h, budget, recipe, target_ids) -> tuple[Tensor, Tensor]:
+    """One vector per row at every position, normalised-gradient steps, kept on the sphere."""
+    norm = budget.l2_norm(h, inputs["attention_mask"]).view(-1, 1, 1)
+    v = torch.zeros(h.shape[0], 1, h.shape[-1], dtype=h.dtype, device=h.device)
+    with torch.enable_grad(), frozen(model):
+        for _ in range(recipe.steps):
+            v.requires_grad_(True)
+            loss = _target_loss(model, backend, inputs, target_ids, LayerDelta(module_name, v, "all"))
+            (grad,) = torch.autograd.grad(loss, v)
+            with torch.no_grad():
+                v = v - recipe.step_size * norm * grad / grad.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+                v = norm * v / v.norm(dim=-1, keepdim=True).clamp(min=1e-12)
+    v = v.detach()
+    return v, v.flatten(1).norm(dim=-1)
+
+
+def gaussian_l2(inputs, h, budget, recipe) -> tuple[Tensor, Tensor]:
+    """A Gaussian direction per row scaled to the same norm as pgd_l2's vector."""
+    norm = budget.l2_norm(h, inputs["attention_mask"])
+    rows = []
+    for gen, n in zip(row_generators(inputs["input_ids"], inputs["attention_mask"], recipe.seed), norm, strict=True):
+        g = torch.randn(h.shape[-1], generator=gen, dtype=torch.float32).to(h)
+        rows.append(n * g / g.norm())
+    v = torch.stack(rows).unsqueeze(1)
+    return v, v.flatten(1).norm(dim=-1)
+
+
+def steering_vector(h, mask, budget, direction: Tensor, recipe) -> tuple[Tensor, Tensor]:
+    """``±norm * d_hat`` per row (norm from the budget), at every position."""
+    norm = budget.l2_norm(h, mask)
+    sign = -1.0 if recipe.mode == "subtract" else 1.0
+    v = sign * norm.view(-1, 1, 1) * direction.to(h).view(1, 1, -1)
+    return v, norm.abs()
+
+
+def run_attack(
+    model: nn.Module,
+    backend: Backend,
+    module_name: str,
+    inputs: dict[str, Tensor],
+    recipe: AttackRecipe,
+    budget: Budget,
+    *,
+    direction: Tensor | None = None,
+    target_ids: Tensor | None = None,
+) -> AttackResult:
+    """Compute the perturbation of one left-padded batch.
+
+    Args:
+        model: the (possibly PEFT-wrapped) causal LM.
+        backend: how deltas get into the model (`intervention.get_backend`).
+        module_name: the perturbed module (from `layers.resolve_layer`).
+        inputs: ``input_ids`` and ``attention_mask`` ``[B, T]`` (left padding).
+        recipe: the attack.
+        budget: its size.
+        direction: unit direction for ``direction`` attacks (random when None).
+        target_ids: token ids of the affirmative target (PGD attacks).
+
+    Returns:
+        The delta to apply while generating, each row's norm and whether it was finite.
+    """
+    mask = inputs["attention_mask"]
+    kind = recipe.kind
+    if kind == "direction" and recipe.mode != "ablate" and budget.kind == "eps":
+        # A fixed vector: no statistic of the clean activations is needed, skip that forward.
+        width = model.get_input_embeddings().weight.shape[-1]
+        h = torch.zeros(mask.shape[0], 1, width, device=mask.device)
+        ok = torch.ones(mask.shape[0], dtype=torch.bool)
+    else:
+        h = capture(model, {**inputs, "position_ids": position_ids(mask)}, module_name).detach()
+        ok = torch.isfinite(h).flatten(1).all(-1)
+        h = torch.where(ok.view(-1, 1, 1), h, torch.zeros_like(h))
+    ablate = None
+    if kind == "pgd_linf":
+        delta, norms = pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids)
+    elif kind == "random_linf":
+        delta, norms = random_linf(inputs, h, budget, recipe)
+    elif kind == "pgd_l2":
+        delta, norms = pgd_l2(model, backend, module_name, inputs, h, budget, recipe, target_ids)
+    elif kind == "gaussian_l2":
+        delta, norms = gaussian_l2(inputs, h, budget, recipe)
+    else:
+        if direction is None or recipe.direction_source == "random":
+            direction = random_direction(h.shape[-1], recipe.seed)
+        if recipe.mode == "ablate":
+            ablate = direction
+            removed = (h @ direction.to(h)) * mask.to(h.dtype)
+            delta, norms = None, removed.norm(dim=-1)
+        else:
+            delta, norms = steering_vector(h, mask, budget, direction, recipe)
+    if delta is not None:
+        ok = ok & torch.isfinite(delta).flatten(1).all(-1)
+        delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
+    norms = torch.where(ok, norms, torch.zeros_like(norms))
+    return AttackResult(LayerDelta(module_name, delta, recipe.positions, ablate=ablate), norms.detach().cpu(), ok.cpu())

@@ -1,0 +1,118 @@
+"""Attack recipes: which attack, with which settings, read from YAML under `interventions/`.
+
+A recipe is named on the command line (``attack=pgd_linf``) or given by path
+(``attack=/path/my_attack.yaml``). Every field has the paper's default; model_args can override
+``steps``, ``step_size``, ``target`` and ``seed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from .budget import BUDGET_KINDS, Budget
+
+ATTACK_KINDS = ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction")
+DIRECTION_MODES = ("add", "subtract", "ablate")
+# Where each kind perturbs by default: per-position attacks touch the prompt only (the paper's
+# latent attack); vector attacks and steering touch every position, generated tokens included.
+_DEFAULT_POSITIONS = {"pgd_linf": "prompt", "random_linf": "prompt", "pgd_l2": "all",
+                      "gaussian_l2": "all", "direction": "all"}
+
+
+@dataclass
+class AttackRecipe:
+    """One attack and its settings (validated on construction)."""
+
+    name: str = field(metadata={"help": "recipe name, shown in results"})
+    kind: str = field(metadata={"help": f"one of {', '.join(ATTACK_KINDS)}"})
+    steps: int = field(default=10, metadata={"help": "optimisation steps (PGD)"})
+    step_size: float = field(default=0.25, metadata={"help": "step as a fraction of the budget"})
+    target: str = field(default="Sure, here is", metadata={"help": "affirmative target string"})
+    seed: int = field(default=0, metadata={"help": "seed of random deltas and directions"})
+    positions: str | None = field(default=None, metadata={"help": "prompt or all; default by kind"})
+    mode: str = field(default="add", metadata={"help": "direction attack: add, subtract or ablate"})
+    control: str | None = field(default=None, metadata={"help": "recipe of the matched random control"})
+    direction_source: str = field(
+        default="file", metadata={"help": "direction attack: file (direction=PATH, else random) or random"}
+    )
+    budget_kind: str = field(default="p", metadata={"help": "default budget kind: eps, p or frac"})
+    budget_value: float = field(default=0.001, metadata={"help": "default budget value"})
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in ATTACK_KINDS:
+            raise ValueError(f"attack kind {self.kind!r} is not known (allowed: {', '.join(ATTACK_KINDS)})")
+        if int(self.steps) < 0:
+            raise ValueError(f"steps={self.steps!r} is not allowed (allowed: an integer >= 0)")
+        self.steps = int(self.steps)
+        if not float(self.step_size) > 0:
+            raise ValueError(f"step_size={self.step_size!r} is not allowed (allowed: a number > 0)")
+        self.step_size = float(self.step_size)
+        self.seed = int(self.seed)
+        if self.positions is None:
+            self.positions = _DEFAULT_POSITIONS[self.kind]
+        if self.positions not in ("prompt", "all"):
+            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        if self.mode not in DIRECTION_MODES:
+            raise ValueError(f"mode={self.mode!r} is not allowed (allowed: {', '.join(DIRECTION_MODES)})")
+        if self.direction_source not in ("file", "random"):
+            raise ValueError(f"direction_source={self.direction_source!r} is not allowed (allowed: file, random)")
+        if self.kind in ("pgd_linf", "pgd_l2") and not self.target:
+            raise ValueError(f"attack {self.name!r} needs a non-empty target string")
+        Budget(self.budget_kind, float(self.budget_value))  # validates both
+
+    @property
+    def default_budget(self) -> Budget:
+        """The budget used when the user names none."""
+        return Budget(self.budget_kind, float(self.budget_value))
+
+    def override(self, **changes: Any) -> AttackRecipe:
+        """A copy with some fields changed (None values are ignored)."""
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain dict, for results files."""
+        return asdict(self)
+
+
+def recipes_dir() -> Path:
+    """The shipped recipe folder (``interventions/``)."""
+    from lm_eval_latent.registration import interventions_dir
+
+    return interventions_dir()
+
+
+def known_recipes() -> list[str]:
+    """Names of the shipped recipes."""
+    return sorted(p.stem for p in recipes_dir().glob("*.yaml"))
+
+
+def load_recipe(name_or_path: str) -> AttackRecipe:
+    """Load a shipped recipe by name, or any recipe YAML by path.
+
+    Raises:
+        ValueError: for an unknown name (listing the known ones) or a bad file.
+    """
+    import yaml
+
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if not (text.endswith((".yaml", ".yml")) or path.is_file()):
+        path = recipes_dir() / f"{text}.yaml"
+        if not path.is_file():
+            raise ValueError(f"attack={text!r} is not known (known: {', '.join(known_recipes())}; or give a YAML path)")
+    elif not path.is_file():
+        raise FileNotFoundError(f"attack={text!r}: no such file")
+    data = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"attack recipe {path} must be a mapping of fields")
+    allowed = {f.name for f in fields(AttackRecipe)}
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValueError(f"attack recipe {path}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+    data.setdefault("name", path.stem)
+    if "budget_kind" in data and data["budget_kind"] not in BUDGET_KINDS:
+        raise ValueError(f"attack recipe {path}: budget_kind={data['budget_kind']!r} (allowed: {', '.join(BUDGET_KINDS)})")
+    return AttackRecipe(**data)
