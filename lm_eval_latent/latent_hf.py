@@ -111,7 +111,10 @@ class LatentHFLM(HFLM):
         if hasattr(self.intervention_backend, "tokenizer"):
             self.intervention_backend.tokenizer = self.tokenizer
         cfg = self.perturb
+        # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
+        # tasks) default to the paper's attack.
         self.recipe = self._recipe(cfg.attack or "direction")
+        self.lvs_recipe = self.recipe if cfg.attack else self._recipe("pgd_linf")
         self.direction: Tensor | None = (
             load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
         )
@@ -299,15 +302,15 @@ class LatentHFLM(HFLM):
                 "this task attacks a layer: give perturb_layer=N (or \"embedding\") in --model_args, "
                 "e.g. --model_args pretrained=DIR,perturb_layer=2,p=0.05"
             )
-        recipe = self._recipe(spec["attack"]) if spec.get("attack") else self.recipe
+        recipe = self._recipe(spec["attack"]) if spec.get("attack") else self.lvs_recipe
+        if spec.get("budget"):
+            budget = Budget(spec["budget"]["kind"], float(spec["budget"]["value"]))
+        else:
+            budget = self.perturb.budget or recipe.default_budget
         if role == "control":
             if not recipe.control:
                 raise ValueError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
             recipe = self._recipe(recipe.control)
-        if spec.get("budget"):
-            budget = Budget(spec["budget"]["kind"], float(spec["budget"]["value"]))
-        else:
-            budget = self.perturb.budget or self.recipe.default_budget
         return recipe, budget, layer
 
     def _latent_group(self, requests: list[Instance], spec: dict[str, Any], disable_tqdm: bool) -> list[str]:

@@ -114,10 +114,11 @@ def resolve_layer(model: nn.Module, spec: int | str, field: str = "perturb_layer
     return ResolvedLayer(spec, index, f"{layers_name}.{index}", num_layers)
 
 
-def parse_layer_range(text: str, num_layers: int, field: str = "layers") -> list[int | str]:
+def parse_layer_range(text: str, num_layers: int | None, field: str = "layers") -> list[int | str]:
     """Parse a layer selection such as ``"4-20"``, ``"all"``, ``"2,5,embedding"``.
 
-    Ranges are inclusive. ``all`` means every decoder layer plus the embedding.
+    Ranges are inclusive. ``all`` means every decoder layer plus the embedding. With
+    ``num_layers`` None (model unknown yet) ranges are not checked and ``all`` is refused.
 
     Raises:
         ValueError: naming the bad piece and the allowed forms.
@@ -127,6 +128,8 @@ def parse_layer_range(text: str, num_layers: int, field: str = "layers") -> list
     if not text:
         raise ValueError(f"{field}={text!r} is empty (allowed: {allowed})")
     if text.lower() == "all":
+        if num_layers is None:
+            raise ValueError(f'{field}="all" needs the model\'s layer count; give a range such as "0-5"')
         return [EMBEDDING, *range(num_layers)]
     out: list[int | str] = []
     for piece in text.split(","):
@@ -146,7 +149,7 @@ def parse_layer_range(text: str, num_layers: int, field: str = "layers") -> list
         except (TypeError, ValueError):
             raise ValueError(f"{field}: cannot read {piece!r} (allowed: {allowed})") from None
     for item in out:
-        if isinstance(item, int) and not -num_layers <= item < num_layers:
+        if num_layers is not None and isinstance(item, int) and not -num_layers <= item < num_layers:
             raise ValueError(
                 f"{field}: layer {item} is out of range for a model with {num_layers} layers "
                 f'(allowed: {-num_layers}..{num_layers - 1} or "embedding")'

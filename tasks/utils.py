@@ -1,10 +1,11 @@
 """Hooks named by the task YAMLs in this folder (`!function utils.*`).
 
 Kept thin on purpose: data loading lives in `lm_eval_latent.data`, judging and metrics in
-`lm_eval_latent.safety_task`.
+`lm_eval_latent.safety_task` and `lm_eval_latent.lvs_task`.
 """
 
 from lm_eval_latent.data import load_task_dataset as load_prompts
+from lm_eval_latent.lvs_task import LVSTask
 from lm_eval_latent.safety_task import SafetyTask
 
-__all__ = ["SafetyTask", "load_prompts"]
+__all__ = ["LVSTask", "SafetyTask", "load_prompts"]
