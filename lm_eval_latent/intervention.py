@@ -137,9 +137,9 @@ class HookBackend:
 class NNsightBackend:
     """nnsight 0.8 ``TransformersModel`` wrapping the loaded model (created once per model)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tokenizer: Any = None) -> None:
         self._wrapped: weakref.WeakKeyDictionary[nn.Module, Any] = weakref.WeakKeyDictionary()
-        self.tokenizer: Any = None
+        self.tokenizer = tokenizer  # nnsight's TransformersModel needs one to build its pipeline
 
     def wrap(self, model: nn.Module) -> Any:
         """The nnsight wrapper of ``model`` (imports nnsight on first use)."""
@@ -205,14 +205,14 @@ def capture(model: nn.Module, inputs: dict[str, Tensor], module_name: str) -> Te
     return got[0]
 
 
-def get_backend(name: str) -> Backend:
-    """Return a fresh backend by name.
+def get_backend(name: str, tokenizer: Any = None) -> Backend:
+    """Return a fresh backend by name (``tokenizer``: the model's, needed by nnsight).
 
     Raises:
         ValueError: for an unknown name, listing the known ones.
     """
     if name == "nnsight":
-        return NNsightBackend()
+        return NNsightBackend(tokenizer)
     if name == "hooks":
         return HookBackend()
     raise ValueError(f"backend={name!r} is not known (allowed: {', '.join(BACKENDS)})")

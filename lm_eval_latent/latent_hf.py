@@ -107,9 +107,7 @@ class LatentHFLM(HFLM):
         super().__init__(pretrained=pretrained, **kwargs)
         if self.perturb.lora:
             self._model = self._load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
-        self.intervention_backend = get_backend(self.perturb.backend)
-        if hasattr(self.intervention_backend, "tokenizer"):
-            self.intervention_backend.tokenizer = self.tokenizer
+        self.intervention_backend = get_backend(self.perturb.backend, self.tokenizer)
         cfg = self.perturb
         # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
         # tasks) default to the paper's attack.

@@ -105,13 +105,14 @@ def pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids)
 
 def random_linf(inputs, h, budget, recipe) -> tuple[Tensor, Tensor]:
     """Uniform noise in the same l-inf ball: ``delta ~ U[-r, r]`` at each valid position."""
-    valid = inputs["attention_mask"].unsqueeze(-1).to(h.dtype)
-    radius = budget.linf_radius(h, inputs["attention_mask"])
-    rows = []
-    for gen, r, row in zip(row_generators(inputs["input_ids"], inputs["attention_mask"], recipe.seed), radius, h, strict=True):
-        u = torch.rand(row.shape, generator=gen, dtype=torch.float32).to(row)
-        rows.append((2 * u - 1) * r)
-    delta = torch.stack(rows) * valid
+    mask = inputs["attention_mask"]
+    radius = budget.linf_radius(h, mask)
+    delta = torch.zeros_like(h)
+    for b, (gen, r) in enumerate(zip(row_generators(inputs["input_ids"], mask, recipe.seed), radius, strict=True)):
+        keep = mask[b].bool()
+        # Draw only for the row's own positions, so padding does not change its noise.
+        u = torch.rand((int(keep.sum()), h.shape[-1]), generator=gen, dtype=torch.float32).to(h)
+        delta[b, keep] = (2 * u - 1) * r
     return delta, delta.flatten(1).norm(dim=-1)
 
 
@@ -209,4 +210,6 @@ def run_attack(
         ok = ok & torch.isfinite(delta).flatten(1).all(-1)
         delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
     norms = torch.where(ok, norms, torch.zeros_like(norms))
-    return AttackResult(LayerDelta(module_name, delta, recipe.positions, ablate=ablate), norms.detach().cpu(), ok.cpu())
+    return AttackResult(
+        LayerDelta(module_name, delta, recipe.positions, ablate=ablate), norms.detach().float().cpu(), ok.cpu()
+    )
