@@ -15,6 +15,9 @@ import sys
 # subcommand -> "module:function" taking argv (list[str]) and returning an exit code.
 SUBCOMMANDS: dict[str, str] = {
     "zoo": "lm_eval_latent.zoo:main",
+    "report": "lm_eval_latent.report:main",
+    "gate": "lm_eval_latent.gate:main",
+    "direction": "lm_eval_latent.direction_cli:main",
 }
 
 

@@ -67,3 +67,43 @@ def save_direction(path: str | Path, direction: Tensor, **meta: object) -> Path:
     torch.save({"direction": direction.detach().float().cpu(), **meta}, tmp)
     tmp.replace(p)
     return p
+
+
+def last_token_activations(model, tokenizer, prompts: list[str], module_name: str, *,
+                           chat_template: bool = True, batch_size: int = 16) -> Tensor:
+    """Activations ``[N, H]`` of ``module_name`` at each prompt's last token (float32, CPU).
+
+    Prompts are wrapped in the tokenizer's chat template as a user turn when it has one.
+    """
+    from .intervention import capture, position_ids
+
+    if chat_template and getattr(tokenizer, "chat_template", None):
+        prompts = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            for p in prompts
+        ]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # so the last column is every row's last token
+    rows = []
+    try:
+        device = next(model.parameters()).device
+        for start in range(0, len(prompts), batch_size):
+            enc = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+                            add_special_tokens=not chat_template)
+            inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
+            h = capture(model, {**inputs, "position_ids": position_ids(inputs["attention_mask"])}, module_name)
+            rows.append(h[:, -1].float().cpu())
+    finally:
+        tokenizer.padding_side = side
+    return torch.cat(rows)
+
+
+def difference_of_means(acts_a: Tensor, acts_b: Tensor) -> Tensor:
+    """``unit(mean(acts_a) - mean(acts_b))``: harmful minus harmless gives the refusal direction.
+
+    Raises:
+        ValueError: when a set is empty or the means coincide.
+    """
+    if len(acts_a) == 0 or len(acts_b) == 0:
+        raise ValueError("difference of means needs two non-empty prompt sets")
+    return unit(acts_a.mean(0) - acts_b.mean(0), "difference of means")
