@@ -18,6 +18,7 @@ SUBCOMMANDS: dict[str, str] = {
     "report": "lm_eval_latent.report:main",
     "gate": "lm_eval_latent.gate:main",
     "direction": "lm_eval_latent.direction_cli:main",
+    "demo": "lm_eval_latent.demo:main",
 }
 
 

@@ -122,6 +122,11 @@ class LatentHFLM(HFLM):
         self._stand_in: _PerturbedModel | None = None
         self._delta_override: DeltaFn | None = None
         self._warned_truncation = False
+        # HFLM 0.4.13 adopts accelerate's rank and world size only when it sees more than one GPU;
+        # on CPU (torchrun with ACCELERATE_USE_CPU=1, gloo) every process would run every document.
+        acc = getattr(self, "accelerator", None)
+        if acc is not None and acc.num_processes > 1 and self._world_size == 1:
+            self._rank, self._world_size, self._device = acc.process_index, acc.num_processes, acc.device
 
     # ------------------------------------------------------------------ set-up
     @property

@@ -49,7 +49,9 @@ class Setting:
 
 def _ci(level_index: int) -> Callable[[list[float]], float]:
     def aggregate(values: list[float]) -> float:
-        return metrics.bootstrap_ci(values, n_resamples=1000, seed=42, level=0.95)[level_index] if values else math.nan
+        # Sorted first: rows arrive grouped by rank in multi-process runs, and the seeded
+        # resampling must not depend on how the prompts were split.
+        return metrics.bootstrap_ci(sorted(values), n_resamples=1000, seed=42, level=0.95)[level_index] if values else math.nan
 
     aggregate.__name__ = ("lvs_ci_low", "lvs_ci_high")[level_index]
     return aggregate

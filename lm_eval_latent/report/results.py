@@ -24,6 +24,8 @@ SUPPORTED_VERSION = (0, 4, 13)
 # The metrics that make a task one of ours (a custom task built on our classes counts too).
 OUR_METRICS = ("refusal_rate", "harmful_compliance", "over_refusal_rate", "broken_rate",
                "refusal_clean", "lvs", "asr_attack", "asr_random")
+# Numeric entries of a task's results that are bookkeeping, not metrics.
+NOT_METRICS = ("alias", "name", "sample_len", "sample_count")
 
 
 class ResultsError(ValueError):
@@ -157,7 +159,7 @@ def load_results(path: str | Path) -> RunResults:
         for key, raw in (entries or {}).items():
             name, _ = split_metric_key(key)
             value = _number(raw)
-            if value is None or name == "alias":
+            if value is None or name in NOT_METRICS:
                 continue
             if name.endswith("_stderr"):
                 stderr.setdefault(task, {})[name.removesuffix("_stderr")] = value
@@ -190,7 +192,8 @@ def expand_paths(paths: list[str | Path]) -> list[Path]:
             out.append(p)
         else:
             raise ResultsError(f"{p}: no such file or folder")
-    return out
+    unique = {path.resolve(): path for path in reversed(out)}  # one file named twice counts once
+    return [path for path in out if unique.get(path.resolve()) is path]
 
 
 def load_runs(paths: list[str | Path]) -> list[RunResults]:

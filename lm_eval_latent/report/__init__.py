@@ -1,0 +1,100 @@
+"""`lm-eval-latent report`: one audit report from lm-eval results files.
+
+    lm-eval-latent report out/base/results_*.json out/tuned/results_*.json \
+        --baseline base --out report/ --html --png [--onset onset.json]
+
+Prints a table of behavioural and latent metrics per model and the audit gap of each model against
+the baseline; writes PNG figures (``--png``) and a self-contained HTML page (``--html``) to
+``--out``. Reads results files only: no torch, no model wrapper (matplotlib only for figures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lm_eval_latent.report.results import ResultsError, RunResults, load_runs
+
+FIGURES = {  # title -> PNG file name
+    "LVS by layer": "lvs_by_layer.png",
+    "Attack success vs budget": "asr_by_budget.png",
+    "Fine-tuning onset": "onset.png",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``report`` subcommand's arguments."""
+    p = argparse.ArgumentParser(prog="lm-eval-latent report", description=__doc__.split("\n")[0])
+    p.add_argument("results", nargs="+", help="lm-eval results JSON files or output folders")
+    p.add_argument("--baseline", help="display name or results file of the baseline model "
+                   "(default: the first results file)")
+    p.add_argument("--out", default="audit_report", help="folder for --png/--html (default: "
+                   "audit_report)")
+    p.add_argument("--html", action="store_true", help="write OUT/report.html")
+    p.add_argument("--png", action="store_true", help="write the figures as OUT/*.png")
+    p.add_argument("--onset", help='onset JSON {"steps": [...], "compliance": [...], '
+                   '"tau": 0.8, "onset": 10}')
+    return p
+
+
+def make_figures(runs: list[RunResults], onset: str | None) -> tuple[dict[str, bytes], dict[str, str]]:
+    """(title -> PNG bytes, title -> why skipped) for every figure of the report."""
+    from lm_eval_latent.report import plots
+
+    figures: dict[str, bytes] = {}
+    skipped: dict[str, str] = {}
+    makers = {"LVS by layer": lambda: plots.lvs_by_layer(runs),
+              "Attack success vs budget": lambda: plots.asr_by_budget(runs)}
+    if onset:
+        makers["Fine-tuning onset"] = lambda: plots.onset_curve(plots.load_onset(onset))
+    else:
+        skipped["Fine-tuning onset"] = "no --onset file given"
+    for title, make in makers.items():
+        try:
+            figures[title] = make()
+        except plots.PlotSkipped as why:
+            skipped[title] = str(why)
+    return figures, skipped
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the ``report`` subcommand; returns 0, or 2 on unusable input (message on stderr)."""
+    from lm_eval_latent.report import gap, summary, table
+
+    args = build_parser().parse_args(argv)
+    try:
+        runs = load_runs(args.results)
+        base = gap.pick_baseline(runs, args.baseline)
+    except ResultsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(table.summary_table(runs))
+    gap_list = gap.gaps(runs, base)
+    if gap_list:
+        print(f"\nAudit gap against baseline {base.name}:")
+        print(table.gap_table(gap_list))
+    if not (args.png or args.html):
+        return 0
+    figures, skipped = make_figures(runs, args.onset)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for title, why in skipped.items():
+        print(f"figure '{title}' skipped: {why}")
+    if args.png:
+        for title, png in figures.items():
+            (out / FIGURES[title]).write_bytes(png)
+            print(f"wrote {out / FIGURES[title]}")
+    if args.html:
+        from lm_eval_latent.report.html import render_page
+
+        notes = "; ".join(f"{c} from {', '.join(t)}" for c, t in summary.sources(runs).items())
+        page = render_page(table.summary_rows(runs), notes,
+                           table.gap_rows(gap_list) if gap_list else None, base.name,
+                           figures, skipped, [str(r.path) for r in runs])
+        (out / "report.html").write_text(page, encoding="utf-8")
+        print(f"wrote {out / 'report.html'}")
+    return 0
+
+
+__all__ = ["main", "build_parser", "make_figures"]

@@ -1,0 +1,107 @@
+"""`lm-eval-latent gate`: checks, exit statuses 0 / 1 / 2, lookup and regressions."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from report_fixtures import results_dict, write_results
+from lm_eval_latent.gate import GateInputError, Requirement, main
+
+
+@pytest.fixture()
+def results(tmp_path: Path) -> Path:
+    return write_results(tmp_path / "cand", results_dict(refusal=0.96, lvs=0.2))
+
+
+@pytest.mark.parametrize("text, parsed", [
+    ("lvs<=0.3", (None, "lvs", "<=", 0.3)),
+    (" refusal_rate >= .95 ", (None, "refusal_rate", ">=", 0.95)),
+    ("lvs@p=0.001<1e-1", (None, "lvs@p=0.001", "<", 0.1)),
+    ("lvs_layer_profile:lvs@layer=embedding>0", ("lvs_layer_profile", "lvs@layer=embedding", ">", 0.0)),
+    ("refusal_lvs:unscored==0", ("refusal_lvs", "unscored", "==", 0.0)),
+])
+def test_grammar(text, parsed):
+    r = Requirement.parse(text)
+    assert (r.task, r.metric, r.op, r.bound) == parsed
+
+
+@pytest.mark.parametrize("text", ["lvs=<0.3", "lvs<=", "<=0.3", "lvs<=abc", "lvs 0.3", "lvs=0.3"])
+def test_malformed_requirement_shows_grammar(text):
+    with pytest.raises(GateInputError, match=r"accepted: \[TASK:\]METRIC\[@SETTING\] \(<=\|>=\|<\|>\|==\) NUMBER"):
+        Requirement.parse(text)
+
+
+def test_all_hold_exit_0(results, capsys):
+    assert main([str(results), "--require", "lvs<=0.3", "--require", "refusal_rate>=0.95"]) == 0
+    out = capsys.readouterr().out
+    assert "PASS  refusal_lvs:lvs = 0.2  (bound <= 0.3)" in out
+    assert "PASS  refusal_rate:refusal_rate = 0.96  (bound >= 0.95)" in out
+
+
+def test_one_fails_exit_1(results, capsys):
+    assert main([str(results), "--require", "lvs<=0.1", "--require", "refusal_rate>=0.95"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  refusal_lvs:lvs = 0.2  (bound <= 0.1)" in out and "FAILED" in out
+
+
+def test_nan_value_fails(tmp_path):
+    data = results_dict()
+    data["results"]["refusal_lvs"]["lvs,none"] = math.nan
+    path = write_results(tmp_path, data)
+    assert main([str(path), "--require", "lvs<=0.3"]) == 1
+
+
+def test_missing_metric_exit_2_lists_present(results, capsys):
+    assert main([str(results), "--require", "harmful_compliance<=0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "no task reports 'harmful_compliance'" in err and "refusal_rate" in err and "lvs@p=0.001" in err
+
+
+def test_ambiguous_metric_lists_tasks_and_task_option(results, capsys):
+    assert main([str(results), "--require", "refusal_clean>=0.9"]) == 2
+    assert "refusal_lvs, lvs_layer_profile, lvs_budget_sweep" in capsys.readouterr().err
+    assert main([str(results), "--require", "refusal_clean>=0.9", "--task", "refusal_lvs"]) == 0
+    assert main([str(results), "--require", "refusal_lvs:refusal_clean>=0.9"]) == 0
+
+
+def test_setting_metric(results):
+    assert main([str(results), "--require", "lvs@layer=embedding>=0.5"]) == 0  # 3 x 0.2
+    assert main([str(results), "--require", "asr_attack@p=0.005<0.5"]) == 1  # 0.6
+
+
+def test_unknown_task_and_bad_file(results, tmp_path, capsys):
+    assert main([str(results), "--require", "nope:lvs<1"]) == 2
+    assert "no task 'nope'" in capsys.readouterr().err
+    bad = write_results(tmp_path / "old", results_dict(version="0.4.2"))
+    assert main([str(bad), "--require", "lvs<1"]) == 2
+    assert "lm-eval 0.4.2" in capsys.readouterr().err
+
+
+def test_max_regression_uses_direction(results, tmp_path, capsys):
+    base = write_results(tmp_path / "base", results_dict(refusal=0.99, lvs=0.17))
+    # lvs: lower is better -> regression = 0.2 - 0.17 = 0.03; refusal: higher -> 0.99 - 0.96 = 0.03
+    assert main([str(results), "--baseline", str(base), "--max-regression", "lvs=0.05",
+                 "--max-regression", "refusal_rate=0.05"]) == 0
+    assert main([str(results), "--baseline", str(base), "--max-regression", "lvs=0.02"]) == 1
+    assert main([str(results), "--baseline", str(base), "--max-regression", "refusal_rate=0.02"]) == 1
+    out = capsys.readouterr().out
+    assert "refusal_lvs:lvs regression vs baseline (0.17) = 0.03" in out
+    # an improvement is a negative regression
+    assert main([str(base), "--baseline", str(results), "--max-regression", "lvs=0,refusal_rate=0"]) == 0
+
+
+def test_regression_needs_baseline_and_grammar(results, capsys):
+    assert main([str(results), "--max-regression", "lvs=0.05"]) == 2
+    assert "needs --baseline" in capsys.readouterr().err
+    assert main([str(results), "--baseline", str(results), "--max-regression", "lvs"]) == 2
+    assert "METRIC=AMOUNT" in capsys.readouterr().err
+    assert main([str(results)]) == 2
+
+
+def test_cli_dispatch(results):
+    from lm_eval_latent.cli import main as cli_main
+
+    assert cli_main(["gate", str(results), "--require", "lvs<=0.3"]) == 0

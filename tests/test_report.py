@@ -1,0 +1,218 @@
+"""`lm-eval-latent report`: reading results, the table, the audit gap, figures and the HTML page."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from report_fixtures import results_dict, write_results, write_samples
+from lm_eval_latent.report import main
+from lm_eval_latent.report.gap import audit_gap, bootstrap_median_diff
+from lm_eval_latent.report.results import ResultsError, load_results, load_runs
+
+CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
+                             shutil.which("chromium-browser") or "") if p and Path(p).exists()), None)
+
+
+@pytest.fixture()
+def two_models(tmp_path: Path) -> list[Path]:
+    base = write_results(tmp_path / "base", results_dict("/m/base", refusal=0.96, lvs=0.2))
+    tuned = write_results(tmp_path / "tuned", results_dict("/m/base", refusal=0.97, lvs=0.6,
+                                                           lora="/adapters/dissociated"))
+    return [base, tuned]
+
+
+def test_reads_metrics_names_and_directions(two_models):
+    run = load_results(two_models[1])
+    assert run.name == "base+lora=dissociated"
+    assert run.value("refusal_lvs", "lvs") == 0.6
+    assert run.value("lvs_layer_profile", "lvs@layer=embedding") == pytest.approx(1.8)
+    assert run.stderr["refusal_rate"]["refusal_rate"] == 0.02
+    assert run.is_higher_better("refusal_rate", "refusal_rate") is True
+    assert run.is_higher_better("refusal_lvs", "lvs") is False
+    assert "sample_len" not in run.metrics["refusal_rate"] and "alias" not in run.metrics["refusal_rate"]
+
+
+def test_model_args_as_string_and_folder_input(tmp_path):
+    data = results_dict()
+    data["config"]["model_args"] = "pretrained=/x/y/my-model/,p=0.001"
+    path = write_results(tmp_path / "out" / "m", data)
+    [run] = load_runs([tmp_path / "out"])
+    assert run.path == path and run.name == "my-model"
+
+
+@pytest.mark.parametrize("version", ["0.3.0", "0.4.2", "1.0.0"])
+def test_other_lm_eval_version_is_refused(tmp_path, version):
+    path = write_results(tmp_path, results_dict(version=version))
+    with pytest.raises(ResultsError, match=rf"lm-eval {re.escape(version)}; expected lm-eval 0\.4\.13"):
+        load_results(path)
+
+
+def test_no_task_of_ours_names_what_was_found(tmp_path):
+    data = results_dict()
+    data["results"] = {"hellaswag": {"acc,none": 0.3, "acc_norm,none": 0.31}}
+    with pytest.raises(ResultsError, match=r"found: hellaswag \[acc, acc_norm\]"):
+        load_results(write_results(tmp_path, data))
+
+
+def test_not_json_and_not_results(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text("{nope")
+    with pytest.raises(ResultsError, match="cannot read"):
+        load_results(bad)
+    bad.write_text("[]")
+    with pytest.raises(ResultsError, match="no `results` section"):
+        load_results(bad)
+
+
+def test_same_model_twice_names_both_files(tmp_path):
+    a = write_results(tmp_path / "a", results_dict("/m/x"))
+    b = write_results(tmp_path / "b", results_dict("/m/x", lvs=0.9))
+    with pytest.raises(ResultsError) as err:
+        load_runs([a, b])
+    assert str(a) in str(err.value) and str(b) in str(err.value)
+    assert main([str(a), str(b)]) == 2
+
+
+def test_gap_is_refusal_change_and_lvs_change(two_models):
+    base, tuned = load_runs(two_models)
+    gap = audit_gap(tuned, base)
+    assert gap.d_refusal == pytest.approx(0.01)
+    assert gap.d_lvs == pytest.approx(0.4)
+    assert gap.lvs_ratio == pytest.approx(3.0)
+    lo, hi = gap.d_refusal_ci
+    assert lo < 0.01 < hi  # normal CI from the two standard errors (0.02 each)
+    assert hi - lo == pytest.approx(2 * 1.96 * (2 * 0.02**2) ** 0.5, rel=1e-6)
+    assert gap.d_lvs_ci is None  # no logged samples
+
+
+def test_gap_ci_from_logged_samples(two_models):
+    write_samples(two_models[0], "refusal_lvs", [{"doc_id": i, "lvs": 0.1 + 0.01 * i} for i in range(20)])
+    write_samples(two_models[1], "refusal_lvs", [{"doc_id": i, "lvs": 0.5 + 0.01 * i} for i in range(20)]
+                  + [{"doc_id": 99, "unscored": 1}])
+    base, tuned = load_runs(two_models)
+    lo, hi = audit_gap(tuned, base).d_lvs_ci
+    assert 0.2 < lo <= 0.4 <= hi < 0.6
+    assert bootstrap_median_diff([1.0] * 5, [1.0] * 5) == (0.0, 0.0)
+
+
+def test_terminal_table_and_gap(two_models, capsys):
+    assert main([str(p) for p in two_models] + ["--baseline", "base"]) == 0
+    out = capsys.readouterr().out
+    row = next(line for line in out.splitlines() if line.startswith("base+lora=dissociated "))
+    assert "0.970" in row and "0.600 [0.480, 0.720]" in row
+    assert "Audit gap against baseline base" in out
+    assert "3.00x" in out and "+0.400" in out
+
+
+def test_unknown_baseline_lists_models(two_models, capsys):
+    assert main([str(p) for p in two_models] + ["--baseline", "nope"]) == 2
+    assert "known: base, base+lora=dissociated" in capsys.readouterr().err
+
+
+def test_missing_sweep_skips_plot_and_says_why(tmp_path, capsys):
+    path = write_results(tmp_path / "m", results_dict(layers=False))
+    assert main([str(path), "--png", "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    assert "'LVS by layer' skipped: no lvs_layer_profile metrics" in out and str(path) in out
+    assert (tmp_path / "rep" / "asr_by_budget.png").is_file()
+    assert not (tmp_path / "rep" / "lvs_by_layer.png").exists()
+
+
+def test_layer_order_puts_embedding_first(two_models):
+    from lm_eval_latent.report.plots import budget_series, layer_series
+
+    run = load_results(two_models[0])
+    assert [r[0] for r in layer_series(run)] == ["embedding", "0", "1", "2", "3"]
+    assert [r[1] for r in budget_series(run)] == [0.0005, 0.001, 0.005]
+
+
+def _write_report(tmp_path: Path, results: list[Path]) -> Path:
+    onset = tmp_path / "onset.json"
+    onset.write_text(json.dumps({"steps": [0, 5, 10, 15], "compliance": [0, 0.3, 0.85, 0.9],
+                                 "tau": 0.8, "onset": 10}))
+    out = tmp_path / "rep"
+    assert main([*map(str, results), "--html", "--png", "--out", str(out), "--onset", str(onset)]) == 0
+    return out
+
+
+def test_html_is_self_contained(two_models, tmp_path):
+    out = _write_report(tmp_path, two_models)
+    page = (out / "report.html").read_text()
+    assert page.count("data:image/png;base64,") == 3
+    assert not re.search(r"(src|href)=\"(https?:|//)", page) and "<script" not in page
+    assert {p.name for p in out.glob("*.png")} == {"lvs_by_layer.png", "asr_by_budget.png", "onset.png"}
+
+
+def test_report_imports_no_torch_or_model_wrapper(two_models, tmp_path):
+    code = ("import sys; from lm_eval_latent.report import main; "
+            f"main({[str(p) for p in two_models]!r} + ['--png', '--out', {str(tmp_path)!r}]); "
+            "bad = [m for m in ('torch', 'lm_eval_latent.latent_hf', 'nnsight') if m in sys.modules]; "
+            "assert not bad, bad")
+    subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
+
+
+def _non_white(png: Path, box: tuple[int, int, int, int]) -> int:
+    import matplotlib.image as mpimg
+    import numpy as np
+
+    img = mpimg.imread(png)[..., :3]
+    x0, y0, x1, y1 = box
+    return int((np.asarray(img)[y0:y1, x0:x1] < 0.9).any(axis=-1).sum())
+
+
+def _screenshot(html: Path, shot: Path) -> None:
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", f"--screenshot={shot}",
+                        "--window-size=1200,2000", html.resolve().as_uri()],
+                       check=True, capture_output=True, timeout=90)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium not installed (apt-get install -y chromium)")
+def test_html_renders_plots_in_headless_browser(two_models, tmp_path):
+    out = _write_report(tmp_path, two_models)
+    page = (out / "report.html").read_text()
+    stripped = out / "no_images.html"  # the same page with the figures removed
+    stripped.write_text(re.sub(r'<img [^>]*src="data:image/png;base64,[^"]*">', "", page))
+    _screenshot(out / "report.html", tmp_path / "with.png")
+    _screenshot(stripped, tmp_path / "without.png")
+    box = (0, 500, 1200, 2000)  # below the tables, where the figures go
+    with_plots, without = _non_white(tmp_path / "with.png", box), _non_white(tmp_path / "without.png", box)
+    assert with_plots > 20_000 and with_plots > 10 * max(without, 1)
+
+
+@pytest.fixture(scope="session")
+def real_results(tmp_path_factory, random_model_dir) -> Path:
+    """One real lm-eval run (refusal_rate, refusal_lvs, a 3-layer profile) on the random model."""
+    from lm_eval_latent.cli import run_lm_eval
+
+    out = tmp_path_factory.mktemp("real_run")
+    rc = run_lm_eval(["--model", "latent_hf", "--model_args",
+                      f"pretrained={random_model_dir},perturb_layer=2,p=0.05",
+                      "--tasks", "refusal_rate,refusal_lvs,lvs_layer_profile", "--limit", "3",
+                      "--device", "cpu", "--apply_chat_template", "--gen_kwargs", "max_gen_toks=6",
+                      "--metadata", '{"layers": "embedding,1,3"}', "--output_path", str(out),
+                      "--log_samples"])
+    assert rc == 0
+    [path] = out.rglob("results_*.json")
+    return path
+
+
+def test_real_lm_eval_results_file(real_results, tmp_path, capsys):
+    run = load_results(real_results)
+    assert run.name == real_results.parent.name.split("__")[-1]  # basename of the model dir
+    assert {"refusal_rate", "refusal_lvs", "lvs_layer_profile"} <= set(run.metrics)
+    assert run.sample_values("refusal_lvs", "lvs") is not None
+    assert main([str(real_results), "--png", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "lvs_by_layer.png").is_file()
+    assert "'Attack success vs budget' skipped" in capsys.readouterr().out
