@@ -12,10 +12,20 @@ import re
 import shlex
 from pathlib import Path
 
+import pytest
+
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "custom_task"
 DOC = REPO / "docs" / "custom_tasks.md"
+
+
+@pytest.fixture(autouse=True)
+def _own_judge_registry(monkeypatch):
+    """The example registers its judge; keep that out of the other tests' registry."""
+    import lm_eval_latent.judges as judges
+
+    monkeypatch.setattr(judges, "JUDGES", dict(judges.JUDGES))
 
 
 def _doc_blocks(lang: str) -> list[str]:

@@ -1,0 +1,64 @@
+"""The commands a user types: the stock `lm_eval` CLI, `lm-eval-latent`, `python -m lm_eval_latent`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def run(argv: list[str], cwd: Path, timeout: int = 300) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_stock_lm_eval_cli_finds_model_and_tasks(random_model_dir, tmp_path):
+    """The exact command of the design, with the stock CLI (no --include_path), in a subprocess."""
+    proc = run([
+        str(BIN / "lm_eval"), "--model", "latent_hf",
+        "--model_args", f"pretrained={random_model_dir},perturb_layer=2,eps=4",
+        "--tasks", "refusal_rate,refusal_lvs", "--limit", "3", "--device", "cpu",
+        "--apply_chat_template", "--gen_kwargs", "max_gen_toks=6", "--output_path", str(tmp_path),
+    ], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "refusal_rate" in proc.stdout and "lvs" in proc.stdout
+    [results] = tmp_path.rglob("results_*.json")
+    data = json.loads(results.read_text())
+    assert "eps" in data["config"]["model_args"] or "eps=4" in str(data["config"]["model_args"])
+    assert {"refusal_rate,none", "unscored,none"} <= set(data["results"]["refusal_rate"])
+    assert {"lvs,none", "asr_attack,none", "asr_random,none", "refusal_clean,none"} <= set(data["results"]["refusal_lvs"])
+
+
+def test_hook_registers_model_lazily_without_importing_it(tmp_path):
+    code = (
+        "import sys; from lm_eval.api.registry import get_model; "
+        "assert 'lm_eval_latent.latent_hf' not in sys.modules; "
+        "print(get_model('latent_hf').__name__)"
+    )
+    proc = run([sys.executable, "-c", code], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "LatentHFLM"
+
+
+def test_hook_can_be_turned_off(tmp_path):
+    code = "from lm_eval.api.registry import get_model; get_model('latent_hf')"
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
+        env={**os.environ, "LM_EVAL_LATENT_DISABLE_HOOK": "1"}, timeout=120)
+    assert proc.returncode != 0 and "latent_hf" in proc.stderr
+
+
+def test_entry_points_list_subcommands(tmp_path):
+    for argv in ([str(BIN / "lm-eval-latent"), "help"], [sys.executable, "-m", "lm_eval_latent", "help"]):
+        proc = run(argv, cwd=tmp_path, timeout=120)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert "demo" in proc.stdout and "report" in proc.stdout and "gate" in proc.stdout
+
+
+def test_drop_in_passes_lm_eval_flags_through(tmp_path):
+    proc = run([str(BIN / "lm-eval-latent"), "-h"], cwd=tmp_path, timeout=120)
+    assert proc.returncode == 0 and "--model_args" in proc.stdout
