@@ -163,6 +163,9 @@ def test_negative_layer_counts_from_the_end(random_model_dir):
         ({"perturb_layer": 1, "eps": 1, "direction": "/nope/d.pt"}, "no such file"),
         ({"lora": "/nope/adapter"}, "no PEFT adapter there"),
         ({"merge_lora": True}, "merge_lora=true needs lora"),
+        ({"perturb_layer": 1, "attack": "pgd"}, "attack='pgd' is not known (known: "),
+        ({"perturb_layer": 1, "eps": 1, "p": 0.1}, "give one budget, not 2"),
+        ({"attack": "pgd_linf"}, "attack=pgd_linf needs perturb_layer"),
     ],
 )
 def test_bad_input_is_named(random_model_dir, kwargs, message):
