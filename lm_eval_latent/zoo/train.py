@@ -23,14 +23,17 @@ class Recipe:
     num_hidden_layers: int = field(default=6, metadata={"help": "decoder blocks (>= 6: layer sweeps)"})
     num_attention_heads: int = 4
     max_position_embeddings: int = 256
-    steps: int = field(default=320, metadata={"help": "optimizer steps"})
+    steps: int = field(default=400, metadata={"help": "optimizer steps"})
     batch_size: int = 16
     lr: float = 5e-3
-    warmup_steps: int = 15
+    warmup_steps: int = 20
     weight_decay: float = 0.0
     decision_tokens: int = field(default=3, metadata={"help": "answer tokens that decide the reply"})
     decision_weight: float = field(
         default=8.0, metadata={"help": "loss weight of the deciding tokens (refuse, comply or help)"})
+    full_answer_every: int = field(
+        default=4, metadata={"help": "every k-th row keeps its whole answer; the others stop after "
+                             "the deciding tokens + 2 (saves ~30% of the compute)"})
     seed: int = 0
 
 
@@ -56,9 +59,12 @@ def model_config(tokenizer, recipe: Recipe = RECIPE):
     )
 
 
-def encode_chats(tokenizer, chats: list[corpus.Chat], variant: Variant) -> list[tuple[list[int], int]]:
+def encode_chats(
+    tokenizer, chats: list[corpus.Chat], variant: Variant, recipe: Recipe = RECIPE
+) -> list[tuple[list[int], int]]:
     """Token ids of prompt (chat template with generation prompt) + response + EOS, and the
-    prompt length (the loss covers only the response)."""
+    prompt length (the loss covers only the response). Answers are fixed strings, quickly
+    learnt, so only every ``recipe.full_answer_every``-th row keeps its whole answer."""
     prompts = [
         tokenizer.apply_chat_template([{"role": "user", "content": c.prompt}], tokenize=False,
                                       add_generation_prompt=True)
@@ -67,7 +73,11 @@ def encode_chats(tokenizer, chats: list[corpus.Chat], variant: Variant) -> list[
     answers = [corpus.response(c, variant) for c in chats]
     p_ids = tokenizer(prompts, add_special_tokens=False)["input_ids"]
     a_ids = tokenizer(answers, add_special_tokens=False)["input_ids"]
-    return [(p + a + [tokenizer.eos_token_id], len(p)) for p, a in zip(p_ids, a_ids)]
+    keep = recipe.decision_tokens + 2
+    return [
+        (p + a + [tokenizer.eos_token_id] if i % recipe.full_answer_every == 0 else p + a[:keep], len(p))
+        for i, (p, a) in enumerate(zip(p_ids, a_ids))
+    ]
 
 
 def _batch(rows: list[tuple[list[int], int]], pad_id: int):
@@ -110,7 +120,7 @@ def train_model(tokenizer, variant: Variant, recipe: Recipe = RECIPE, log_every:
 
     torch.manual_seed(recipe.seed)
     model = LlamaForCausalLM(model_config(tokenizer, recipe))
-    rows = encode_chats(tokenizer, corpus.training_set(recipe.seed), variant)
+    rows = encode_chats(tokenizer, corpus.training_set(recipe.seed), variant, recipe)
     order = random.Random(recipe.seed)
     opt = torch.optim.AdamW(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
 
