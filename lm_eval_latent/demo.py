@@ -14,11 +14,16 @@ from pathlib import Path
 from typing import Any
 
 # (label, zoo model, model_args beyond pretrained, tasks, metadata). Budgets for the tiny models
-# are far larger than the paper's p=0.001 (see docs/lvs.md: the measured budget curve).
+# are far larger than the paper's p=0.001 (docs/lvs.md has the measured budget curve).
 RUNS: list[tuple[str, str, str, str, dict[str, Any]]] = [
+    # behaviour, clean
     ("aligned_clean", "aligned", "", "safety_behavioral", {}),
-    ("aligned_perturbed", "aligned", "perturb_layer=3,eps=8", "safety_behavioral", {}),
-    ("aligned_lvs", "aligned", "perturb_layer=3,p=0.5", "refusal_lvs", {}),
+    # a random push of half the mean activation norm at a middle layer: refusal barely moves
+    ("aligned_random_push", "aligned", "perturb_layer=3,frac=0.5", "safety_behavioral", {}),
+    # the paper's latent attack applied to every answer: refusal collapses
+    ("aligned_pgd_attack", "aligned", "perturb_layer=3,attack=pgd_linf,p=0.3", "refusal_rate", {}),
+    # the LVS next to clean refusal, attack success and its random control
+    ("aligned_lvs", "aligned", "perturb_layer=3,p=0.3", "refusal_lvs", {}),
     ("unsafe_clean", "unsafe", "", "safety_behavioral", {}),
 ]
 
