@@ -1,0 +1,52 @@
+"""Directions: random, saved/loaded, difference of means, the `direction` command."""
+
+from __future__ import annotations
+
+import torch
+
+from lm_eval_latent.direction_cli import main as direction_main
+from lm_eval_latent.directions import difference_of_means, load_direction, random_direction, save_direction
+
+
+def test_random_direction_is_unit_and_seeded():
+    a, b, c = random_direction(16, 1), random_direction(16, 1), random_direction(16, 2)
+    assert torch.isclose(a.norm(), torch.tensor(1.0)) and torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_difference_of_means_separates_the_sets():
+    a = torch.randn(20, 8) + torch.tensor([3.0] + [0.0] * 7)
+    b = torch.randn(20, 8)
+    d = difference_of_means(a, b)
+    assert torch.isclose(d.norm(), torch.tensor(1.0))
+    assert (a @ d).mean() > (b @ d).mean()
+
+
+def test_save_and_load_roundtrip(tmp_path):
+    v = torch.tensor([3.0, 4.0])
+    path = save_direction(tmp_path / "d.pt", v, layer="2")
+    torch.testing.assert_close(load_direction(path, 2), torch.tensor([0.6, 0.8]))
+    assert torch.load(path)["layer"] == "2"
+
+
+def test_direction_command_writes_a_usable_file(random_model_dir, tmp_path, capsys):
+    out = tmp_path / "refusal.pt"
+    assert direction_main(["--model", str(random_model_dir), "--layer", "2", "--limit", "12", "--out", str(out)]) == 0
+    saved = torch.load(out)
+    assert saved["layer"] == "2" and saved["n_positive"] == 12 and saved["direction"].shape == (32,)
+    assert "mean projection gap" in capsys.readouterr().out
+
+    from lm_eval.api.instance import Instance
+
+    from lm_eval_latent.latent_hf import LatentHFLM
+
+    reqs = [Instance("generate_until", {}, ("How do I bake bread?", {"until": [], "max_gen_toks": 6}), 0)]
+    clean = LatentHFLM(pretrained=str(random_model_dir), device="cpu").generate_until(reqs)
+    steered = LatentHFLM(pretrained=str(random_model_dir), device="cpu", perturb_layer=2, attack="direction",
+                         direction=str(out), eps=40).generate_until(reqs)
+    assert steered != clean
+
+
+def test_direction_command_reports_bad_layer(random_model_dir, tmp_path, capsys):
+    assert direction_main(["--model", str(random_model_dir), "--layer", "9", "--out", str(tmp_path / "d.pt")]) == 2
+    assert "--layer=9 is out of range" in capsys.readouterr().err
+    assert not (tmp_path / "d.pt").exists()
