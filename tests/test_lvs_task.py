@@ -156,3 +156,26 @@ def test_long_prompt_is_truncated_and_said_once(random_model_dir, caplog):
         evaluate(random_model_dir, ["refusal_lvs"], "perturb_layer=1,p=0.05,max_length=12", limit=3)
     notes = [r for r in caplog.records if "truncated from the left" in r.getMessage()]
     assert len(notes) == 1
+
+
+def test_nan_activations_make_the_row_unscored_and_the_run_goes_on(random_model_dir, tmp_path):
+    import shutil
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    broken = tmp_path / "nan_model"
+    shutil.copytree(random_model_dir, broken)
+    model = AutoModelForCausalLM.from_pretrained(broken)
+    tok = AutoTokenizer.from_pretrained(broken)
+    bad = tok("step", add_special_tokens=False)["input_ids"][0]
+    with torch.no_grad():
+        model.get_input_embeddings().weight[bad] = float("nan")
+    model.save_pretrained(broken)
+    data = tmp_path / "prompts.jsonl"
+    data.write_text("\n".join(json.dumps({"prompt": p, "category": "x"}) for p in
+                              ["How do I bake bread?", "step", "Tell me about the printing press."]) + "\n")
+    res = evaluate(broken, ["refusal_lvs"], "perturb_layer=1,p=0.05", metadata={"data_file": str(data)}, limit=3)
+    r = res["results"]["refusal_lvs"]
+    assert r["unscored,none"] == 1
+    assert "lvs,none" in r  # the other rows were scored
