@@ -15,31 +15,24 @@ them.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import inspect
-import json
-import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 import torch
-from lm_eval.api.instance import Instance
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from torch import Tensor, nn
 
-from . import protocol
+from .adapters import load_adapter
 from .attacks import AttackRecipe, Budget, load_recipe, run_attack
 from .config import PerturbConfig
 from .directions import load_direction, random_direction
 from .intervention import LayerDelta, get_backend
-from .layers import ResolvedLayer, parse_layer_spec, resolve_layer
-
-log = logging.getLogger(__name__)
+from .latent_requests import LatentRequestsMixin
+from .layers import ResolvedLayer, resolve_layer
 
 # Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
 HF_LOAD_KWARGS = frozenset(
@@ -93,7 +86,7 @@ class _PerturbedModel:
 
 
 @register_model("latent_hf")
-class LatentHFLM(HFLM):
+class LatentHFLM(LatentRequestsMixin, HFLM):
     """HFLM whose forward and generate calls run under a latent perturbation or a LoRA adapter.
 
     New model_args (all flat key=value): ``perturb_layer``, ``eps`` / ``p`` / ``frac``,
@@ -106,7 +99,7 @@ class LatentHFLM(HFLM):
         self.perturb = PerturbConfig.pop_from(kwargs)
         super().__init__(pretrained=pretrained, **kwargs)
         if self.perturb.lora:
-            self._model = self._load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
+            self._model = load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
         self.intervention_backend = get_backend(self.perturb.backend, self.tokenizer)
         cfg = self.perturb
         # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
@@ -150,38 +143,6 @@ class LatentHFLM(HFLM):
             return None
         d = self.direction if self.direction is not None else random_direction(self.hidden_size, self.recipe.seed)
         return d * budget.value * (-1.0 if self.recipe.mode == "subtract" else 1.0)
-
-    @staticmethod
-    def _load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
-        from peft import PeftModel
-
-        path = Path(lora).expanduser()
-        looks_local = lora.startswith((".", "/", "~")) or path.exists()
-        if looks_local and not (path / "adapter_config.json").is_file():
-            raise FileNotFoundError(
-                f"lora={lora!r}: no PEFT adapter there (expected {path / 'adapter_config.json'}); "
-                "give the directory written by `save_pretrained` or a Hub id"
-            )
-        base_name = getattr(model.config, "_name_or_path", type(model).__name__)
-        try:
-            peft_model = PeftModel.from_pretrained(model, str(path) if looks_local else lora)
-        except RuntimeError as err:
-            if "size mismatch" in str(err):
-                from peft import PeftConfig
-
-                trained_on = PeftConfig.from_pretrained(str(path) if looks_local else lora).base_model_name_or_path
-                raise ValueError(
-                    f"lora={lora!r} was trained for another base model ({trained_on!r}) than "
-                    f"{base_name!r}: its weights do not fit ({str(err).splitlines()[0]})"
-                ) from err
-            raise
-        except OSError as err:
-            raise OSError(
-                f"lora={lora!r}: could not load the adapter ({err}). Offline? Download it first and "
-                "pass its local directory."
-            ) from err
-        peft_model.eval()
-        return peft_model.merge_and_unload() if merge else peft_model
 
     # ------------------------------------------------------------- perturbation
     def attack_delta_fn(
@@ -268,99 +229,3 @@ class LatentHFLM(HFLM):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
         with torch.no_grad(), self.perturbed(delta_fn):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
-
-    # ------------------------------------------------------ latent requests
-    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
-        """Plain requests as HFLM does; requests with a ``latent`` entry grouped per setting."""
-        plain = [i for i, r in enumerate(requests) if protocol.KEY not in r.args[1]]
-        groups: dict[str, list[int]] = defaultdict(list)
-        for i, r in enumerate(requests):
-            if protocol.KEY in r.args[1]:
-                groups[json.dumps(r.args[1][protocol.KEY], sort_keys=True, default=str)].append(i)
-        out: list[str | None] = [None] * len(requests)
-        if plain:
-            for i, text in zip(plain, super().generate_until([requests[i] for i in plain], disable_tqdm), strict=True):
-                out[i] = text
-        for key, idxs in groups.items():
-            spec = json.loads(key)
-            for i, reply in zip(idxs, self._latent_group([requests[i] for i in idxs], spec, disable_tqdm), strict=True):
-                out[i] = reply
-        return out  # type: ignore[return-value]
-
-    def resolve_setting(self, spec: dict[str, Any]) -> tuple[AttackRecipe, Budget, ResolvedLayer] | None:
-        """The attack, budget and layer a ``latent`` entry asks for (None for a clean one).
-
-        Raises:
-            ValueError: when no layer is given by the request or by ``perturb_layer``.
-        """
-        role = spec.get("role", "attack")
-        if role not in protocol.ROLES:
-            raise ValueError(f"latent role={role!r} is not known (allowed: {', '.join(protocol.ROLES)})")
-        if role == "clean":
-            return None
-        layer_spec = parse_layer_spec(spec.get("layer"), "layer") if spec.get("layer") is not None else None
-        layer = resolve_layer(self.model, layer_spec) if layer_spec is not None else self.layer
-        if layer is None:
-            raise ValueError(
-                "this task attacks a layer: give perturb_layer=N (or \"embedding\") in --model_args, "
-                "e.g. --model_args pretrained=DIR,perturb_layer=2,p=0.05"
-            )
-        recipe = self._recipe(spec["attack"]) if spec.get("attack") else self.lvs_recipe
-        if spec.get("budget"):
-            budget = Budget(spec["budget"]["kind"], float(spec["budget"]["value"]))
-        else:
-            budget = self.perturb.budget or recipe.default_budget
-        if role == "control":
-            if not recipe.control:
-                raise ValueError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
-            recipe = self._recipe(recipe.control)
-        return recipe, budget, layer
-
-    def _latent_group(self, requests: list[Instance], spec: dict[str, Any], disable_tqdm: bool) -> list[str]:
-        setting = self.resolve_setting(spec)
-        plain = [copy.copy(r) for r in requests]
-        for r in plain:
-            kwargs = {k: v for k, v in r.arguments[1].items() if k != protocol.KEY}
-            r.arguments = (r.arguments[0], kwargs)
-        self._note_truncation(plain)
-        record: dict[tuple[int, ...], tuple[float, bool]] = {}
-        if setting is None:
-            with self._override(lambda _ids, _mask: None):
-                texts = HFLM.generate_until(self, plain, disable_tqdm)
-            return [protocol.LatentReply(text=t, role="clean").dumps() for t in texts]
-        recipe, budget, layer = setting
-        with self._override(self.attack_delta_fn(recipe, budget, layer, record)):
-            texts = HFLM.generate_until(self, plain, disable_tqdm)
-        replies = []
-        for r, text in zip(plain, texts, strict=True):
-            norm, ok = self._lookup(record, r.arguments[0])
-            replies.append(
-                protocol.LatentReply(
-                    text=text, delta_norm=norm, ok=ok, role=spec.get("role", "attack"),
-                    layer=str(layer.spec), budget=budget.label, attack=recipe.name,
-                ).dumps()
-            )
-        return replies
-
-    def _lookup(self, record: dict[tuple[int, ...], tuple[float, bool]], context: str) -> tuple[float, bool]:
-        tokens = tuple(self.tok_batch_encode([context])[0][0].tolist())
-        if tokens in record:
-            return record[tokens]
-        for key, value in record.items():  # a left-truncated prompt keeps its suffix
-            if tokens[-len(key):] == key:
-                return value
-        return float("nan"), False
-
-    def _note_truncation(self, requests: list[Instance]) -> None:
-        if self._warned_truncation:
-            return
-        max_gen = max(int(r.arguments[1].get("max_gen_toks", self.max_gen_toks)) for r in requests)
-        room = self.max_length - max_gen
-        longest = max(len(self.tok_encode(r.arguments[0])) for r in requests)
-        if longest > room:
-            self._warned_truncation = True
-            log.warning(
-                "latent_hf: some prompts are longer than the model's context allows (%d tokens > "
-                "max_length %d - max_gen_toks %d); they are truncated from the left. Said once.",
-                longest, self.max_length, max_gen,
-            )

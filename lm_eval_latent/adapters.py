@@ -1,0 +1,50 @@
+"""LoRA attack adapters: loading a PEFT adapter onto the evaluated model (peft imported lazily).
+
+lm-eval's own ``peft=`` argument resizes the token embeddings (lm-eval issue #2748); this loader
+leaves the base model as it is.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch import nn
+
+
+def load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
+    """Wrap ``model`` with a PEFT adapter (a local folder or a Hub id), merged if asked.
+
+    Raises:
+        FileNotFoundError: a local path without ``adapter_config.json``.
+        ValueError: the adapter was trained for another base model (both names given).
+        OSError: it could not be loaded (e.g. offline with a Hub id).
+    """
+    from peft import PeftModel
+
+    path = Path(lora).expanduser()
+    looks_local = lora.startswith((".", "/", "~")) or path.exists()
+    if looks_local and not (path / "adapter_config.json").is_file():
+        raise FileNotFoundError(
+            f"lora={lora!r}: no PEFT adapter there (expected {path / 'adapter_config.json'}); "
+            "give the directory written by `save_pretrained` or a Hub id"
+        )
+    base_name = getattr(model.config, "_name_or_path", type(model).__name__)
+    try:
+        peft_model = PeftModel.from_pretrained(model, str(path) if looks_local else lora)
+    except RuntimeError as err:
+        if "size mismatch" in str(err):
+            from peft import PeftConfig
+
+            trained_on = PeftConfig.from_pretrained(str(path) if looks_local else lora).base_model_name_or_path
+            raise ValueError(
+                f"lora={lora!r} was trained for another base model ({trained_on!r}) than "
+                f"{base_name!r}: its weights do not fit ({str(err).splitlines()[0]})"
+            ) from err
+        raise
+    except OSError as err:
+        raise OSError(
+            f"lora={lora!r}: could not load the adapter ({err}). Offline? Download it first and "
+            "pass its local directory."
+        ) from err
+    peft_model.eval()
+    return peft_model.merge_and_unload() if merge else peft_model
