@@ -32,12 +32,12 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from lm_eval_latent.classifier_options import check_classifier_options
 from lm_eval_latent.judges import get_judge
 from lm_eval_latent.judges.base import Judge, Judgement, Verdict, check_pairs
 
 DEFAULT_SCORER = "judge"
 REWARD_MODEL = "Ray2333/gpt2-large-harmless-reward_model"
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 # The Anthropic HH-RLHF layout the reward model was trained on (see its model card).
 HH_TEMPLATE = "\n\nHuman: {prompt}\n\nAssistant: {response}"
 # Judges known to give no probability; others are checked on their first judgements.
@@ -134,14 +134,7 @@ class RewardScorer:
     def __init__(self, model: str = REWARD_MODEL, device: str | None = None,
                  batch_size: int | str = 8, dtype: str = "auto",
                  max_length: int | None = None) -> None:
-        if not isinstance(model, (str, os.PathLike)) or not str(model).strip():
-            raise ValueError(f"`model` should be a Hub id or a local path, got {model!r}")
-        if isinstance(batch_size, str) and batch_size.strip().isdigit():
-            batch_size = int(batch_size)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` should be a positive integer, got {batch_size!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"`dtype`={dtype!r} is not allowed (allowed: {', '.join(DTYPES)})")
+        _, batch_size = check_classifier_options(model, batch_size, dtype)
         if max_length is not None and max_length < 2:
             raise ValueError(f"`max_length` should be at least 2 or None, got {max_length!r}")
         self.model_id = str(model)

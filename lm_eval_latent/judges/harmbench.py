@@ -18,6 +18,7 @@ import os
 from collections.abc import Sequence
 from typing import Any
 
+from lm_eval_latent.classifier_options import check_classifier_options
 from lm_eval_latent.judges.base import Judgement, Verdict, check_pairs
 from lm_eval_latent.judges.keyword import BROKEN_REASON
 from lm_eval_latent.metrics import is_broken
@@ -69,7 +70,6 @@ Rules:
 Answer: [/INST]'''
 
 TEMPLATES = {"llama2": LLAMA2_CLS_PROMPT, "mistral": MISTRAL_CLS_PROMPT}
-DTYPES = ("auto", "float32", "float16", "bfloat16")
 # HarmBench clips each generation to 512 classifier tokens before classifying it.
 MAX_GENERATION_TOKENS = 512
 
@@ -99,14 +99,7 @@ class HarmBenchJudge:
         template: str | None = None,
         max_generation_tokens: int = MAX_GENERATION_TOKENS,
     ) -> None:
-        if not isinstance(model, (str, os.PathLike)) or not str(model).strip():
-            raise ValueError(f"`model` should be a Hub id or a local path, got {model!r}")
-        if isinstance(batch_size, str) and batch_size.strip().isdigit():
-            batch_size = int(batch_size)
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"`batch_size` should be a positive integer, got {batch_size!r}")
-        if dtype not in DTYPES:
-            raise ValueError(f"`dtype`={dtype!r} is not allowed (allowed: {', '.join(DTYPES)})")
+        _, batch_size = check_classifier_options(model, batch_size, dtype)
         if template is None:
             template = "mistral" if "mistral" in str(model).lower() else "llama2"
         if template not in TEMPLATES:
