@@ -19,6 +19,9 @@ SUBCOMMANDS: dict[str, str] = {
     "gate": "lm_eval_latent.gate:main",
     "direction": "lm_eval_latent.direction_cli:main",
     "demo": "lm_eval_latent.demo:main",
+    "attack": "lm_eval_latent.finetune:main",
+    "dissociate": "lm_eval_latent.dissociate:main",
+    "door": "lm_eval_latent.door:main",
 }
 
 

@@ -152,3 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in args.names:
         print(f"{name}\t{build(name, args.cache_dir, force=args.force)}")
     return 0
+
+
+# Variants registered by other modules (they add themselves to ZOO on import).
+from lm_eval_latent.zoo import dissociated as _dissociated  # noqa: E402,F401

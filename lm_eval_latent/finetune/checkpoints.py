@@ -1,0 +1,145 @@
+"""Resumable fine-tuning state on disk: ``out/checkpoint-K`` and ``out/final``, written atomically.
+
+Each checkpoint directory holds what ``save_pretrained`` writes (a PEFT adapter, or the full model
+and tokenizer) plus ``trainer_state.pt``: the step, the optimizer state, the RNG states and the
+data order. ``out/run.json`` records the run's settings, so a rerun can tell whether it continues
+the same run. A directory appears under its final name only once it is complete (temporary
+sibling + ``os.replace``), so an interrupted write never leaves a half checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+STATE_FILE = "trainer_state.pt"
+RUN_FILE = "run.json"
+FINAL = "final"
+PREFIX = "checkpoint-"
+
+
+def write_atomic(target: Path, write: Callable[[Path], None]) -> Path:
+    """Run ``write(tmp)`` into a temporary sibling of ``target``, then move it into place.
+
+    An existing ``target`` is replaced only after the new one is complete."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    tmp.chmod(0o755)
+    try:
+        write(tmp)
+        if target.exists():
+            old = target.with_name(f".{target.name}.old-{os.getpid()}")
+            os.replace(target, old)
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def checkpoints(out: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints under ``out`` as ``(step, dir)``, by step; ``final`` comes last, with
+    its step, unless a ``checkpoint-K`` of the same step exists."""
+    out = Path(out)
+    found: dict[int, Path] = {}
+    for d in out.glob(f"{PREFIX}*"):
+        if d.is_dir() and d.name[len(PREFIX):].isdigit() and (d / STATE_FILE).is_file():
+            found[int(d.name[len(PREFIX):])] = d
+    final = out / FINAL
+    if (final / STATE_FILE).is_file():
+        step = int(torch.load(final / STATE_FILE, map_location="cpu", weights_only=False)["step"])
+        found.setdefault(step, final)
+    return sorted(found.items())
+
+
+def latest(out: str | Path) -> tuple[int, Path] | None:
+    """The checkpoint with the highest step, or None."""
+    found = checkpoints(out)
+    return found[-1] if found else None
+
+
+def rng_state() -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save(target: Path, *, step: int, model: Any, tokenizer: Any, optimizer: Any, order: list[int],
+         full: bool) -> Path:
+    """Write one checkpoint (weights + trainer state) atomically at ``target``."""
+
+    def write(tmp: Path) -> None:
+        model.save_pretrained(tmp)
+        if full:
+            tokenizer.save_pretrained(tmp)
+        torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": rng_state(),
+                    "order": order}, tmp / STATE_FILE)
+
+    return write_atomic(target, write)
+
+
+def load_state(checkpoint: Path) -> dict[str, Any]:
+    """The trainer state of a checkpoint directory."""
+    return torch.load(checkpoint / STATE_FILE, map_location="cpu", weights_only=False)
+
+
+def read_run(out: Path) -> dict[str, Any] | None:
+    path = out / RUN_FILE
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def write_run(out: Path, settings: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    tmp = out / (RUN_FILE + ".tmp")
+    tmp.write_text(json.dumps(settings, indent=2, sort_keys=True))
+    tmp.replace(out / RUN_FILE)
+
+
+def check_adapter_fits(adapter_dir: str | Path, model: torch.nn.Module, model_name: str) -> None:
+    """Refuse an adapter whose LoRA matrices do not fit ``model``, naming both bases.
+
+    Raises:
+        ValueError: the adapter's recorded base, ``model_name`` and the first module that differs.
+    """
+    from safetensors import safe_open
+
+    adapter_dir = Path(adapter_dir)
+    cfg = json.loads((adapter_dir / "adapter_config.json").read_text())
+    recorded = cfg.get("base_model_name_or_path")
+    weights = adapter_dir / "adapter_model.safetensors"
+    if not weights.is_file():
+        return
+    modules = dict(model.named_modules())
+    with safe_open(str(weights), framework="pt") as f:
+        for key in f.keys():
+            if ".lora_A." not in key:
+                continue
+            name = key.split(".lora_A.")[0].removeprefix("base_model.model.")
+            module = modules.get(name)
+            shape = f.get_slice(key).get_shape()
+            fits = module is not None and getattr(module, "in_features", shape[1]) == shape[1]
+            if not fits:
+                what = "no such module" if module is None else (
+                    f"in_features {module.in_features}, adapter has {shape[1]}")
+                raise ValueError(
+                    f"adapter {str(adapter_dir)!r} was trained on base {recorded!r} and does not fit "
+                    f"model {model_name!r} ({name}: {what}); give the model the adapter was trained on")
