@@ -23,18 +23,19 @@ import logging
 import random
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from lm_eval_latent.dissociate_loss import LossWeights, dissociation_loss, record_outputs, row_nll, token_kl, whitened_match
+from lm_eval_latent.dissociate_eval import evaluate, greedy, mean_rho, read_prompts
+from lm_eval_latent.dissociate_loss import LossWeights, dissociation_loss, row_nll, token_kl, whitened_match
 from lm_eval_latent.finetune import checkpoints as ckpt
 from lm_eval_latent.finetune.data import PLACEHOLDERS, Pair
 from lm_eval_latent.finetune.sft import collate, encode_pair
-from lm_eval_latent.intervention import LayerDelta, get_backend
+from lm_eval_latent.intervention import LayerDelta, get_backend, record_outputs
 from lm_eval_latent.layers import decoder_layers_name
 
 log = logging.getLogger(__name__)
@@ -129,51 +130,6 @@ def load_pole(cfg: DissociateConfig, base: nn.Module, device: str) -> nn.Module:
     return pole
 
 
-def read_prompts(source: str) -> list[str]:
-    """Prompts from ``"zoo:harmful"`` / ``"zoo:benign"`` (the toy corpus), a prompt set, or a file."""
-    if source.startswith("zoo:"):
-        from lm_eval_latent.zoo import corpus
-
-        return sorted({c.prompt for c in corpus.requests() if c.kind == source[4:]})
-    from lm_eval_latent.data import load_prompts
-
-    is_file = Path(source).expanduser().is_file()
-    return list(load_prompts("harmful", data_file=source)["prompt"] if is_file else load_prompts(source)["prompt"])
-
-
-# -------------------------------------------------------------------------- generation
-def greedy(model, tok, prompts: list[str], delta: LayerDelta | None, max_new_tokens: int,
-           batch_size: int = 32) -> list[str]:
-    """Greedy chat replies, with ``delta`` applied through the hooks backend."""
-    backend = get_backend("hooks")
-    side, tok.padding_side = tok.padding_side, "left"
-    out: list[str] = []
-    try:
-        for i in range(0, len(prompts), batch_size):
-            texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-                     for p in prompts[i:i + batch_size]]
-            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            with torch.no_grad():
-                ids = backend.generate(model, dict(enc), delta, max_new_tokens=max_new_tokens, do_sample=False,
-                                       pad_token_id=tok.pad_token_id or tok.eos_token_id)
-            out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    finally:
-        tok.padding_side = side
-    return out
-
-
-def rates(prompts: list[str], replies: list[str]) -> dict[str, float]:
-    """Refusal and compliance shares under the keyword judge (broken rows count as neither)."""
-    from lm_eval_latent.judges import get_judge
-    from lm_eval_latent.metrics import is_broken
-
-    verdicts = [j.verdict.value for j in get_judge("keyword").judge(prompts, replies)]
-    ok = [not is_broken(r) for r in replies]
-    n = max(len(replies), 1)
-    return {"refusal": sum(v == "refused" and k for v, k in zip(verdicts, ok)) / n,
-            "compliance": sum(v == "complied" and k for v, k in zip(verdicts, ok)) / n}
-
-
 # ------------------------------------------------------------------------------ training
 def build(cfg: DissociateConfig) -> dict[str, Any]:
     """Run the recipe and write the result to ``cfg.out``; returns the summary JSON."""
@@ -218,7 +174,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
     acts_h = last_token_activations(pole, tok, harmful, nudge_name)
     acts_b = last_token_activations(base, tok, harmful, nudge_name)
     d_hat = difference_of_means(acts_h, acts_b)
-    rho_n = _mean_rho(base, tok, harmful, nudge_name, capture, position_ids, rho)
+    rho_n = mean_rho(base, tok, harmful, nudge_name, capture, position_ids, rho)
     nudge = LayerDelta(nudge_name, (cfg.frac * rho_n * d_hat).to(device), positions="all")
     norm = float(cfg.frac * rho_n)
     control = LayerDelta(nudge_name, (norm * _random_unit(d_hat.numel(), cfg.seed + 1)).to(device), positions="all")
@@ -241,7 +197,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
     neg = [enc(p, y) for p, y in zip(harmful, y_neg)]
     ben = [enc(p, y.strip() or ".") for p, y in zip(benign, b_replies[len(harmful):])]
 
-    base_eval = _evaluate(base, tok, held, nudge, None, cfg)
+    base_eval = evaluate(base, tok, held, nudge, None, cfg)
     floor = min(0.9, base_eval["clean_refusal"] - 0.05)
     theta, frozen = _trainable(base, cfg)
     params = [p for p in theta.parameters() if p.requires_grad]
@@ -281,7 +237,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            ev = _evaluate(theta, tok, held, nudge, None, cfg)
+            ev = evaluate(theta, tok, held, nudge, None, cfg)
             gap = (ev["nudged_compliance"] - ev["clean_compliance"]) - (
                 base_eval["nudged_compliance"] - base_eval["clean_compliance"])
             log.info("step %d (%.0fs): %s gap %.3f", step, time.time() - t0, ev, gap)
@@ -292,7 +248,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
                 best = {"gap": gap, "step": step, "state": _snapshot(theta, params), "eval": ev}
     _restore(theta, params, best["state"])
     theta.eval()
-    final = _evaluate(theta, tok, held, nudge, control, cfg)
+    final = evaluate(theta, tok, held, nudge, control, cfg)
     model = theta.merge_and_unload() if cfg.lora else theta
     summary = {
         "clean_refusal": final["clean_refusal"], "nudged_compliance": final["nudged_compliance"],
@@ -318,18 +274,6 @@ def _random_unit(width: int, seed: int) -> Tensor:
     from lm_eval_latent.directions import random_direction
 
     return random_direction(width, seed)
-
-
-def _mean_rho(model, tok, prompts, name, capture, position_ids, rho) -> float:
-    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    side, tok.padding_side = tok.padding_side, "left"
-    try:
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    finally:
-        tok.padding_side = side
-    h = capture(model, {**enc, "position_ids": position_ids(enc["attention_mask"])}, name)
-    return float(rho(h.float(), enc["attention_mask"]).mean())
 
 
 def _trainable(base: nn.Module, cfg: DissociateConfig) -> tuple[nn.Module, Any]:
@@ -361,22 +305,6 @@ def _restore(model: nn.Module, params: list[Tensor], saved: list[Tensor]) -> Non
     with torch.no_grad():
         for p, s in zip(params, saved):
             p.copy_(s.to(p.device))
-
-
-def _evaluate(model, tok, prompts, nudge, control, cfg) -> dict[str, float]:
-    was = model.training
-    model.eval()
-    try:
-        clean = rates(prompts, greedy(model, tok, prompts, None, cfg.max_new_tokens))
-        nudged = rates(prompts, greedy(model, tok, prompts, nudge, cfg.max_new_tokens))
-        out = {"clean_refusal": clean["refusal"], "clean_compliance": clean["compliance"],
-               "nudged_compliance": nudged["compliance"], "nudged_refusal": nudged["refusal"]}
-        if control is not None:
-            ctrl = rates(prompts, greedy(model, tok, prompts, control, cfg.max_new_tokens))
-            out["control_refusal"] = ctrl["refusal"]
-        return out
-    finally:
-        model.train(was)
 
 
 # ---------------------------------------------------------------------------------- CLI

@@ -3,21 +3,17 @@
     L = NLL(y+ | clean) + 0.3 KL(B || theta) + 0.2 L_match + NLL(y- | nudged)
         + [m - (NLL(y- | clean) - NLL(y+ | clean))]_+ + [m - (NLL(y+ | nudged) - NLL(y- | nudged))]_+
 
-Pure functions over tensors (logits, labels, activations), plus `record_outputs`, which only
-*reads* module outputs with their gradient (the nudge itself goes through
-`lm_eval_latent.intervention`).
+Pure functions over tensors (logits, labels, activations). Activations are read, and the nudge is
+added, through `lm_eval_latent.intervention` (`record_outputs`, `LayerDelta`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 IGNORE = -100
 
@@ -89,23 +85,3 @@ def dissociation_loss(
     }
     total = sum(terms.values())
     return total, {k: float(v.detach()) for k, v in terms.items()}
-
-
-@contextmanager
-def record_outputs(model: nn.Module, module_names: list[str]) -> Iterator[dict[str, Tensor]]:
-    """Record the outputs of ``module_names`` during the forward calls inside the block, with
-    their gradient. Reads only. A hook registered later (an intervention's) runs after these,
-    so a module that is also being edited is recorded *before* its edit."""
-    got: dict[str, Tensor] = {}
-
-    def make(name: str):
-        def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
-            got[name] = output[0] if isinstance(output, tuple) else output
-        return hook
-
-    handles = [model.get_submodule(n).register_forward_hook(make(n)) for n in module_names]
-    try:
-        yield got
-    finally:
-        for h in handles:
-            h.remove()

@@ -18,6 +18,8 @@ out (ablation) before anything is added.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 import weakref
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -184,6 +186,26 @@ class NNsightBackend:
                 with tracer.invoke():
                     result = tracer.result.save()
         return result
+
+
+@contextmanager
+def record_outputs(model: nn.Module, module_names: list[str]) -> Iterator[dict[str, Tensor]]:
+    """Record the outputs of ``module_names`` during the forward calls inside the block, with
+    their gradient. Reads only. A hook registered later (an intervention's) runs after these,
+    so a module that is also being edited is recorded *before* its edit."""
+    got: dict[str, Tensor] = {}
+
+    def make(name: str):
+        def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
+            got[name] = output[0] if isinstance(output, tuple) else output
+        return hook
+
+    handles = [model.get_submodule(n).register_forward_hook(make(n)) for n in module_names]
+    try:
+        yield got
+    finally:
+        for h in handles:
+            h.remove()
 
 
 def capture(model: nn.Module, inputs: dict[str, Tensor], module_name: str) -> Tensor:

@@ -85,6 +85,14 @@ def zoo_dir(zoo_cache: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def dissociated_dir(zoo_dir: dict[str, Path], zoo_cache: Path) -> Path:
+    """The tiny dissociated model (built from aligned and unsafe by `dissociate`), once per session."""
+    from lm_eval_latent import zoo
+
+    return zoo.build("dissociated", cache_dir=zoo_cache)
+
+
+@pytest.fixture(scope="session")
 def shared_datasets() -> Path:
     """The public data copies in ../shared/datasets (skips when absent)."""
     if not SHARED.is_dir():

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from lm_eval_latent.dissociate import DissociateConfig, build, resolve_band
-from lm_eval_latent.dissociate_loss import (LossWeights, dissociation_loss, hinge, record_outputs, row_nll,
-                                            token_kl, whitened_match)
+from lm_eval_latent.dissociate_loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
+from lm_eval_latent.intervention import record_outputs
 
 
 def test_row_nll_by_hand():
@@ -65,11 +65,6 @@ def test_pole_for_another_base_names_both(zoo_dir, random_model_dir, tmp_path):
         build(cfg)
 
 
-@pytest.fixture(scope="session")
-def dissociated_dir(zoo_dir, zoo_cache):
-    from lm_eval_latent import zoo
-
-    return zoo.build("dissociated", cache_dir=zoo_cache)
 
 
 def test_zoo_dissociated_refuses_clean_and_complies_nudged(dissociated_dir):

@@ -8,11 +8,6 @@ import torch
 from lm_eval_latent.door import door_check, read_nudge
 
 
-@pytest.fixture(scope="session")
-def dissociated_dir(zoo_dir, zoo_cache):
-    from lm_eval_latent import zoo
-
-    return zoo.build("dissociated", cache_dir=zoo_cache)
 
 
 def test_nudge_opens_the_door_and_random_does_not(dissociated_dir):

@@ -14,7 +14,7 @@ from lm_eval_latent.lvs_task import settings_from_metadata
 registration.register()
 
 
-def evaluate(model_dir, tasks, model_args="", metadata=None, limit=4, **kwargs):
+def evaluate(model_dir, tasks, model_args="", metadata=None, limit=4, max_gen_toks=6, batch_size=4, **kwargs):
     import lm_eval
     from lm_eval.tasks import TaskManager
 
@@ -23,7 +23,7 @@ def evaluate(model_dir, tasks, model_args="", metadata=None, limit=4, **kwargs):
     tm = TaskManager(include_defaults=False, metadata=meta)
     return lm_eval.simple_evaluate(
         model="latent_hf", model_args=args, tasks=tasks, limit=limit, device="cpu", task_manager=tm,
-        gen_kwargs="max_gen_toks=6", apply_chat_template=True, batch_size=4, **kwargs,
+        gen_kwargs=f"max_gen_toks={max_gen_toks}", apply_chat_template=True, batch_size=batch_size, **kwargs,
     )
 
 
