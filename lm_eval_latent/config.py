@@ -86,6 +86,11 @@ class PerturbConfig:
     steps: int | None = field(default=None, metadata={"help": "attack steps (default: the recipe's)"})
     step_size: float | None = field(default=None, metadata={"help": "attack step, a fraction of the budget"})
     target: str | None = field(default=None, metadata={"help": "affirmative target of PGD attacks"})
+    apply_to: str = field(
+        default="all",
+        metadata={"help": "all: every request runs perturbed; latent: only the LVS tasks' attack "
+                  "requests (behavioural tasks in the same run stay clean)"},
+    )
     seed: int = field(default=0, metadata={"help": "seed of the random direction and random attacks"})
     lora: str | None = field(default=None, metadata={"help": "path or Hub id of a PEFT attack adapter"})
     merge_lora: bool = field(default=False, metadata={"help": "merge the adapter into the weights"})
@@ -101,6 +106,8 @@ class PerturbConfig:
                 f"give one budget, not {len(given)} ({', '.join(f'{k}={getattr(self, k):g}' for k in given)}); "
                 "allowed: eps (absolute L2), p (relative l-inf) or frac (fraction of rho)"
             )
+        if self.apply_to not in ("all", "latent"):
+            raise ValueError(f"apply_to={self.apply_to!r} is not allowed (allowed: all, latent)")
         if self.positions not in (None, "prompt", "all"):
             raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
         try:
@@ -128,7 +135,7 @@ class PerturbConfig:
     @property
     def active(self) -> bool:
         """Whether plain requests run perturbed (a layer, and an attack or a non-zero budget)."""
-        if self.perturb_layer is None:
+        if self.perturb_layer is None or self.apply_to == "latent":
             return False
         if self.budget is not None:
             return self.budget.value > 0

@@ -183,3 +183,10 @@ def test_direction_of_wrong_size(random_model_dir, tmp_path):
 def test_hf_arguments_keep_working(random_model_dir):
     lm = make(random_model_dir, dtype="float32", max_length=64, perturb_layer=1, eps=1)
     assert lm.max_length == 64 and lm.model.dtype == torch.float32
+
+
+def test_apply_to_latent_leaves_plain_requests_clean(random_model_dir, hf):
+    lm = make(random_model_dir, perturb_layer=1, eps=50, apply_to="latent")
+    assert lm.generate_until(gen_requests()) == hf.generate_until(gen_requests())
+    with pytest.raises(ValueError, match="apply_to='some' is not allowed"):
+        make(random_model_dir, perturb_layer=1, eps=1, apply_to="some")
