@@ -155,6 +155,8 @@ def test_cli_prints_paths(zoo_dir: dict[str, Path], zoo_cache: Path, capsys) -> 
     assert zoo.main(["build", "aligned", "unsafe", "--cache-dir", str(zoo_cache)]) == 0
     out = capsys.readouterr().out
     assert str(zoo_dir["aligned"]) in out and str(zoo_dir["unsafe"]) in out
+    assert zoo.main(["path", "aligned", "--cache-dir", str(zoo_cache)]) == 0
+    assert capsys.readouterr().out.strip() == str(zoo_dir["aligned"])
 
 
 @pytest.mark.slow

@@ -131,7 +131,7 @@ def build(name: str, cache_dir: str | Path | None = None, *, force: bool = False
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m lm_eval_latent.zoo build NAME [NAME ...] [--cache-dir D] [--force]``."""
+    """``lm-eval-latent zoo build NAME [NAME ...] [--cache-dir D] [--force]``, ``zoo path NAME``, ``zoo list``."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="lm_eval_latent.zoo", description=__doc__.splitlines()[0])
@@ -141,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     p_build.add_argument("--cache-dir", default=None, help="default: $LM_EVAL_LATENT_CACHE or "
                          "~/.cache/lm_eval_latent/zoo")
     p_build.add_argument("--force", action="store_true", help="rebuild even if cached")
+    p_path = sub.add_parser("path", help="build one model if needed and print only its directory")
+    p_path.add_argument("names", nargs=1, metavar="NAME", help=f"one of: {', '.join(sorted(ZOO))}")
+    p_path.add_argument("--cache-dir", default=None)
     sub.add_parser("list", help="list the known zoo models")
     args = parser.parse_args(argv)
     if args.command == "list":
@@ -149,6 +152,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.names if n not in ZOO]
     if unknown:
         parser.error(f"unknown zoo model(s) {', '.join(unknown)} (known: {', '.join(sorted(ZOO))})")
+    if args.command == "path":
+        print(build(args.names[0], args.cache_dir))
+        return 0
     for name in args.names:
         print(f"{name}\t{build(name, args.cache_dir, force=args.force)}")
     return 0
