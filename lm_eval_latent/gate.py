@@ -20,9 +20,10 @@ import math
 import operator
 import re
 import sys
+from pathlib import Path
 from dataclasses import dataclass
 
-from lm_eval_latent.report.results import ResultsError, RunResults, load_results
+from lm_eval_latent.report.results import ResultsError, RunResults, expand_paths, load_results
 
 GRAMMAR = "[TASK:]METRIC[@SETTING] (<=|>=|<|>|==) NUMBER, e.g. 'lvs<=0.3', " \
           "'refusal_rate>=0.95', 'lvs_layer_profile:lvs@layer=4<0.5'"
@@ -135,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``gate`` subcommand's arguments."""
     p = argparse.ArgumentParser(prog="lm-eval-latent gate",
                                 description="Pass/fail checks on an lm-eval results file.")
-    p.add_argument("results", help="the candidate's lm-eval results JSON file")
+    p.add_argument("results", help="the candidate's lm-eval results JSON file, or the --output_path folder holding one")
     p.add_argument("--require", action="append", default=[], metavar="CHECK",
                    help=f"a check: {GRAMMAR} (repeatable)")
     p.add_argument("--task", help="look bare metric names up in this task only")
@@ -153,12 +154,21 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
     limits = {k: v for text in args.max_regression for k, v in parse_regression(text).items()}
     if limits and not args.baseline:
         raise GateInputError("--max-regression needs --baseline BASE.json")
-    run = load_results(args.results)
+    run = load_results(_one_file(args.results))
     checks = [check_requirement(run, req, args.task) for req in reqs]
     if limits:
-        base = load_results(args.baseline)
+        base = load_results(_one_file(args.baseline))
         checks += [check_regression(run, base, n, a, args.task) for n, a in limits.items()]
     return checks
+
+
+def _one_file(path: str) -> Path:
+    """A results file, or the single ``results_*.json`` below a folder (lm-eval's --output_path)."""
+    files = expand_paths([path])
+    if len(files) > 1:
+        raise GateInputError(f"{path} holds {len(files)} results files ({', '.join(map(str, files))}); "
+                             "name the one to gate")
+    return files[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -105,3 +105,10 @@ def test_cli_dispatch(results):
     from lm_eval_latent.cli import main as cli_main
 
     assert cli_main(["gate", str(results), "--require", "lvs<=0.3"]) == 0
+
+
+def test_output_folder_with_one_results_file(results, capsys):
+    assert main([str(results.parent), "--require", "lvs<=0.3"]) == 0
+    write_results(results.parent, results_dict(), stamp="2026-02-02T00-00-00")
+    assert main([str(results.parent), "--require", "lvs<=0.3"]) == 2
+    assert "holds 2 results files" in capsys.readouterr().err
