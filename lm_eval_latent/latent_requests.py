@@ -15,6 +15,7 @@ from collections import defaultdict
 from typing import Any
 
 from lm_eval.api.instance import Instance
+from tqdm import tqdm
 from lm_eval.models.huggingface import HFLM
 
 from . import protocol
@@ -38,7 +39,9 @@ class LatentRequestsMixin:
         if plain:
             for i, text in zip(plain, super().generate_until([requests[i] for i in plain], disable_tqdm), strict=True):
                 out[i] = text
-        for key, idxs in groups.items():
+        settings = tqdm(groups.items(), desc="latent settings (clean / attack / control)", unit="setting",
+                        disable=disable_tqdm or len(groups) < 2 or getattr(self, "rank", 0) != 0)
+        for key, idxs in settings:
             spec = json.loads(key)
             for i, reply in zip(idxs, self._latent_group([requests[i] for i in idxs], spec, disable_tqdm), strict=True):
                 out[i] = reply
