@@ -15,8 +15,8 @@ from collections import defaultdict
 from typing import Any
 
 from lm_eval.api.instance import Instance
-from tqdm import tqdm
 from lm_eval.models.huggingface import HFLM
+from tqdm import tqdm
 
 from . import protocol
 from .attacks import AttackRecipe, Budget
