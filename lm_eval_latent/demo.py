@@ -1,14 +1,13 @@
 """`lm-eval-latent demo`: the main job on the embedded default, offline, in a few minutes.
 
 Builds the tiny zoo models, then runs our tasks through `latent_hf` with lm-eval, clean and under a
-latent perturbation, and prints lm-eval's tables. Results files land in ``--out`` (default
-``demo_results/``), ready for ``lm-eval-latent report`` and ``lm-eval-latent gate``.
+latent perturbation, and prints lm-eval's tables, the audit report and a gate. Results (one
+lm-eval output folder per run, with samples) land in ``--out`` (default ``demo_results/``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -42,10 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def run(label: str, model_dir: Path, model_args: str, tasks: str, metadata: dict[str, Any],
-        args: argparse.Namespace) -> dict[str, Any]:
-    """One lm-eval run through `latent_hf`; returns lm-eval's results dict."""
+def run(model_dir: Path, model_args: str, tasks: str, metadata: dict[str, Any],
+        args: argparse.Namespace, out: Path) -> dict[str, Any]:
+    """One lm-eval run through `latent_hf`, saved under ``out`` as lm-eval's CLI saves it
+    (results JSON and per-sample files, which the report reads for its CIs)."""
     import lm_eval
+    from lm_eval.loggers import EvaluationTracker
     from lm_eval.tasks import TaskManager
 
     from lm_eval_latent import registration
@@ -53,18 +54,24 @@ def run(label: str, model_dir: Path, model_args: str, tasks: str, metadata: dict
     registration.register()
     full_args = ",".join(a for a in (f"pretrained={model_dir}", model_args) if a)
     meta = {"pretrained": str(model_dir), **metadata}
-    return lm_eval.simple_evaluate(
+    tracker = EvaluationTracker(output_path=str(out))
+    res = lm_eval.simple_evaluate(
         model="latent_hf", model_args=full_args, tasks=tasks.split(","), device="cpu",
         batch_size=args.batch_size, limit=args.limit or None, apply_chat_template=True,
-        gen_kwargs=f"max_gen_toks={args.max_gen_toks}",
+        gen_kwargs=f"max_gen_toks={args.max_gen_toks}", log_samples=True, evaluation_tracker=tracker,
         task_manager=TaskManager(include_defaults=False, metadata=meta),
     )
+    samples = res.pop("samples")
+    tracker.save_results_aggregated(results=res, samples=samples)
+    for task_name in res["configs"]:
+        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    return res
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
-    from lm_eval.utils import handle_non_serializable, make_table
+    from lm_eval.utils import make_table
 
     from lm_eval_latent import zoo
 
@@ -74,14 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for label, model, model_args, tasks, metadata in RUNS:
-        res = run(label, models[model], model_args, tasks, metadata, args)
-        res.pop("samples", None)
-        (out / f"{label}.json").write_text(json.dumps(res, indent=2, default=handle_non_serializable))
+        res = run(models[model], model_args, tasks, metadata, args, out / label)
         print(f"\n== {label}: latent_hf ({model}{', ' + model_args if model_args else ''}) ==")
         print(make_table(res))
     from lm_eval_latent import gate, report
 
-    files = [str(out / f"{label}.json") for label in REPORTED]
+    files = [str(out / label) for label in REPORTED]
     print("\n== lm-eval-latent report " + " ".join(files) + " ==")
     report.main([*files, "--baseline", files[0], "--out", str(out / "report"), "--png", "--html"])
     print(f"\n== lm-eval-latent gate {files[1]} {' '.join(GATE)} ==")

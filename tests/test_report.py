@@ -216,3 +216,9 @@ def test_real_lm_eval_results_file(real_results, tmp_path, capsys):
     assert main([str(real_results), "--png", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "lvs_by_layer.png").is_file()
     assert "'Attack success vs budget' skipped" in capsys.readouterr().out
+
+
+def test_folders_as_results_and_baseline(two_models, capsys):
+    folders = [str(p.parent) for p in two_models]
+    assert main([*folders, "--baseline", folders[1]]) == 0
+    assert "Audit gap against baseline base+lora=dissociated" in capsys.readouterr().out

@@ -39,7 +39,8 @@ class Gap:
 
 
 def pick_baseline(runs: list[RunResults], wanted: str | None) -> RunResults:
-    """The baseline run: by display name or results-file path; the first run when not given.
+    """The baseline run: by display name, results-file path or the output folder holding it;
+    the first run when not given.
 
     Raises:
         ResultsError: ``wanted`` matches no run (the known names are listed).
@@ -51,10 +52,10 @@ def pick_baseline(runs: list[RunResults], wanted: str | None) -> RunResults:
             return run
     target = Path(wanted).resolve()
     for run in runs:
-        if run.path.resolve() == target:
+        if run.path.resolve() == target or target in run.path.resolve().parents:
             return run
     raise ResultsError(f"--baseline {wanted!r} matches no model (known: "
-                       f"{', '.join(r.name for r in runs)}; or pass one of the results files)")
+                       f"{', '.join(r.name for r in runs)}; or pass one of the results files or folders)")
 
 
 def _diff_ci(a: Cell, b: Cell) -> tuple[float, float] | None:
