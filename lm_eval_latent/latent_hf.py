@@ -91,7 +91,7 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
 
     New model_args (all flat key=value): ``perturb_layer``, ``eps`` / ``p`` / ``frac``,
     ``attack``, ``direction``, ``positions``, ``steps``, ``step_size``, ``target``, ``seed``,
-    ``lora``, ``merge_lora``, ``backend``. See docs/latent_hf.md.
+    ``apply_to``, ``lora``, ``merge_lora``, ``backend``. See docs/latent_hf.md.
     """
 
     def __init__(self, pretrained: str | nn.Module = "", **kwargs: Any) -> None:
