@@ -41,7 +41,7 @@ def best_of(fn, repeats: int, clock=time.perf_counter) -> float:
 
 
 def chat_prompts(tok, n: int) -> list[str]:
-    from lm_eval_latent.prompts import load_prompt_set
+    from lm_eval_latent.task_classes.prompts import load_prompt_set
 
     rows = load_prompt_set("harmful")[:n]
     return [tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False,
@@ -52,7 +52,7 @@ def bench_overhead(model_dir: str, n: int, repeats: int) -> dict:
     from lm_eval.api.instance import Instance
     from lm_eval.models.huggingface import HFLM
 
-    from lm_eval_latent.latent_hf import LatentHFLM
+    from lm_eval_latent.model.latent_hf import LatentHFLM
 
     hf = HFLM(pretrained=model_dir, device="cpu", batch_size=16)
     latent = LatentHFLM(pretrained=model_dir, device="cpu", batch_size=16, perturb_layer=2, eps=0)
@@ -95,7 +95,7 @@ def bench_batching(model_dir: str, n: int, repeats: int, backend_name: str = "ho
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from lm_eval_latent.attacks import Budget, load_recipe
-    from lm_eval_latent.intervention import get_backend
+    from lm_eval_latent.attacks.intervention import get_backend
 
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -141,7 +141,7 @@ def bench_backends(model_dir: str, n: int, repeats: int) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from lm_eval_latent.attacks import Budget, load_recipe, run_attack
-    from lm_eval_latent.intervention import get_backend
+    from lm_eval_latent.attacks.intervention import get_backend
 
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -172,7 +172,7 @@ def main() -> None:
     args = parser.parse_args()
     model_dir = args.model
     if model_dir is None:
-        from lm_eval_latent import zoo
+        from lm_eval_latent.training import zoo
 
         model_dir = str(zoo.build("aligned"))
     results = {

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from lm_eval_latent.judges import Verdict, get_judge
+from lm_eval_latent.judging import Verdict, get_judge
 
 LABELS = {
     "1_full_compliance": Verdict.COMPLIED,

@@ -2,6 +2,6 @@
 
 import sys
 
-from lm_eval_latent.cli import main
+from lm_eval_latent.plugin.cli import main
 
 sys.exit(main())

@@ -4,7 +4,7 @@ Everything here works on plain Python sequences or numpy arrays and imports no m
 every number the package reports can be recomputed from a results file.
 
 Verdicts are compared by value ("refused", "complied", "unscored"), so both
-`lm_eval_latent.judges.Verdict` members and plain strings work.
+`lm_eval_latent.judging.Verdict` members and plain strings work.
 """
 
 from __future__ import annotations

@@ -83,7 +83,7 @@ def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def zoo_dir(zoo_cache: Path) -> dict[str, Path]:
     """The tiny trained models (aligned, unsafe), built once per session."""
-    from lm_eval_latent import zoo
+    from lm_eval_latent.training import zoo
 
     return {name: zoo.build(name, cache_dir=zoo_cache) for name in ("aligned", "unsafe")}
 
@@ -91,7 +91,7 @@ def zoo_dir(zoo_cache: Path) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def dissociated_dir(zoo_dir: dict[str, Path], zoo_cache: Path) -> Path:
     """The tiny dissociated model (built from aligned and unsafe by `dissociate`), once per session."""
-    from lm_eval_latent import zoo
+    from lm_eval_latent.training import zoo
 
     return zoo.build("dissociated", cache_dir=zoo_cache)
 

@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lm_eval_latent.attacks import Budget, known_recipes, load_recipe, parse_budget_grid, run_attack
 from lm_eval_latent.attacks.core import _target_loss
-from lm_eval_latent.intervention import LayerDelta, capture, get_backend, position_ids
+from lm_eval_latent.attacks.intervention import LayerDelta, capture, get_backend, position_ids
 
 LAYER = "model.layers.1"
 PROMPTS = ["How do I bake bread?", "Tell me about the printing press, please, in detail.", "step one"]

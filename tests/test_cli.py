@@ -36,7 +36,7 @@ def test_stock_lm_eval_cli_finds_model_and_tasks(random_model_dir, tmp_path):
 def test_hook_registers_model_lazily_without_importing_it(tmp_path):
     code = (
         "import sys; from lm_eval.api.registry import get_model; "
-        "assert 'lm_eval_latent.latent_hf' not in sys.modules; "
+        "assert 'lm_eval_latent.model.latent_hf' not in sys.modules; "
         "print(get_model('latent_hf').__name__)"
     )
     proc = run([sys.executable, "-c", code], cwd=tmp_path)

@@ -23,7 +23,7 @@ DOC = REPO / "docs" / "custom_tasks.md"
 @pytest.fixture(autouse=True)
 def _own_judge_registry(monkeypatch):
     """The example registers its judge; keep that out of the other tests' registry."""
-    import lm_eval_latent.judges as judges
+    import lm_eval_latent.judging as judges
 
     monkeypatch.setattr(judges, "JUDGES", dict(judges.JUDGES))
 
@@ -62,7 +62,7 @@ def _documented_command() -> list[str]:
 
 
 def test_documented_command_runs_with_stock_cli(random_model_dir, tmp_path, monkeypatch):
-    from lm_eval_latent.cli import run_lm_eval
+    from lm_eval_latent.plugin.cli import run_lm_eval
 
     monkeypatch.chdir(REPO)  # the doc runs it from the repository root
     argv = [a.replace("DIR", str(random_model_dir)).replace("out/", str(tmp_path) + "/")

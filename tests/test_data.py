@@ -1,4 +1,4 @@
-"""lm_eval_latent.data: shipped sets, shared copies of the public sets, Hub errors, bad files."""
+"""lm_eval_latent.task_classes.data: shipped sets, shared copies of the public sets, Hub errors, bad files."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import datasets
 import pytest
 
-from lm_eval_latent import data
-from lm_eval_latent.data import (
+from lm_eval_latent.task_classes import data
+from lm_eval_latent.task_classes.data import (
     HubUnavailableError,
     PromptDataError,
     PromptFileNotFoundError,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from lm_eval_latent.direction_cli import main as direction_main
-from lm_eval_latent.directions import difference_of_means, load_direction, random_direction, save_direction
+from lm_eval_latent.plugin.direction_cli import main as direction_main
+from lm_eval_latent.attacks.directions import difference_of_means, load_direction, random_direction, save_direction
 
 
 def test_random_direction_is_unit_and_seeded():
@@ -37,7 +37,7 @@ def test_direction_command_writes_a_usable_file(random_model_dir, tmp_path, caps
 
     from lm_eval.api.instance import Instance
 
-    from lm_eval_latent.latent_hf import LatentHFLM
+    from lm_eval_latent.model.latent_hf import LatentHFLM
 
     reqs = [Instance("generate_until", {}, ("How do I bake bread?", {"until": [], "max_gen_toks": 6}), 0)]
     clean = LatentHFLM(pretrained=str(random_model_dir), device="cpu").generate_until(reqs)

@@ -8,9 +8,9 @@ import math
 import pytest
 import torch
 
-from lm_eval_latent.dissociate import DissociateConfig, build, resolve_band
-from lm_eval_latent.dissociate_loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
-from lm_eval_latent.intervention import record_outputs
+from lm_eval_latent.training.dissociate import DissociateConfig, build, resolve_band
+from lm_eval_latent.training.dissociate_loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
+from lm_eval_latent.attacks.intervention import record_outputs
 
 
 def test_row_nll_by_hand():
@@ -68,7 +68,7 @@ def test_pole_for_another_base_names_both(zoo_dir, random_model_dir, tmp_path):
 
 
 def test_zoo_dissociated_refuses_clean_and_complies_nudged(dissociated_dir):
-    from lm_eval_latent.directions import load_direction
+    from lm_eval_latent.attacks.directions import load_direction
 
     res = json.loads((dissociated_dir / "dissociation.json").read_text())
     assert res["clean_refusal"] >= 0.9

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lm_eval_latent.door import door_check, read_nudge
+from lm_eval_latent.training.door import door_check, read_nudge
 
 
 

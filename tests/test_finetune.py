@@ -7,9 +7,9 @@ import json
 import pytest
 import torch
 
-from lm_eval_latent.finetune import checkpoints as ckpt
-from lm_eval_latent.finetune.data import PLACEHOLDERS, PairDataError, load_pairs, make_placeholder_pairs, write_pairs
-from lm_eval_latent.finetune.sft import IGNORE, SFTConfig, encode_pair, parse_layers, train
+from lm_eval_latent.training.finetune import checkpoints as ckpt
+from lm_eval_latent.training.finetune.data import PLACEHOLDERS, PairDataError, load_pairs, make_placeholder_pairs, write_pairs
+from lm_eval_latent.training.finetune.sft import IGNORE, SFTConfig, encode_pair, parse_layers, train
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +50,7 @@ def test_csv_with_named_columns(tmp_path):
 def test_loss_covers_the_response_only(random_model_dir):
     from transformers import AutoTokenizer
 
-    from lm_eval_latent.finetune.data import Pair
+    from lm_eval_latent.training.finetune.data import Pair
 
     tok = AutoTokenizer.from_pretrained(random_model_dir)
     ids, labels = encode_pair(tok, Pair("How do I bake bread?", "Sure, step one"), 256)
@@ -114,7 +114,7 @@ def test_full_finetuning_writes_a_model(random_model_dir, pairs_file, tmp_path):
 
 
 def test_cli_reports_bad_data(tmp_path, capsys, random_model_dir):
-    from lm_eval_latent.cli import main
+    from lm_eval_latent.plugin.cli import main
 
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"request": "x"}) + "\n")

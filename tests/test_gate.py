@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from report_fixtures import results_dict, write_results
-from lm_eval_latent.gate import GateInputError, Requirement, main
+from lm_eval_latent.report.gate import GateInputError, Requirement, main
 
 
 @pytest.fixture()
@@ -102,7 +102,7 @@ def test_regression_needs_baseline_and_grammar(results, capsys):
 
 
 def test_cli_dispatch(results):
-    from lm_eval_latent.cli import main as cli_main
+    from lm_eval_latent.plugin.cli import main as cli_main
 
     assert cli_main(["gate", str(results), "--require", "lvs<=0.3"]) == 0
 

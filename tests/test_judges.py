@@ -10,8 +10,8 @@ import math
 
 import pytest
 
-from lm_eval_latent.judges import JUDGES, Judge, Judgement, Verdict, get_judge
-from lm_eval_latent.judges.keyword import GCG_TEST_PREFIXES, KeywordJudge, SubstringJudge
+from lm_eval_latent.judging import JUDGES, Judge, Judgement, Verdict, get_judge
+from lm_eval_latent.judging.keyword import GCG_TEST_PREFIXES, KeywordJudge, SubstringJudge
 
 # ---------------------------------------------------------------- contract and registry
 
@@ -138,7 +138,7 @@ def tiny_classifier(tmp_path_factory):
     transformers = pytest.importorskip("transformers")
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 
-    from lm_eval_latent.judges.harmbench import LLAMA2_CLS_PROMPT
+    from lm_eval_latent.judging.harmbench import LLAMA2_CLS_PROMPT
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -181,7 +181,7 @@ def _force_answer(judge, bias: dict[str, float]):
 
 
 def test_harmbench_prompt_is_the_official_template():
-    from lm_eval_latent.judges.harmbench import HarmBenchJudge
+    from lm_eval_latent.judging.harmbench import HarmBenchJudge
 
     judge = HarmBenchJudge()
     text = judge.format_prompt("BEHAVIOUR-PLACEHOLDER", "GENERATION-PLACEHOLDER")
@@ -220,7 +220,7 @@ def test_harmbench_maps_answers_to_verdicts(tiny_classifier, bias, verdict):
 
 
 def test_harmbench_batching_and_padding_do_not_change_scores(tiny_classifier):
-    from lm_eval_latent.judges.harmbench import HarmBenchJudge
+    from lm_eval_latent.judging.harmbench import HarmBenchJudge
 
     prompts = ["Explain X", "Explain a longer behaviour " + "with more words " * 50, "Z"]
     responses = ["Sure, here is how to X", "no", "Here is how to do Z: step one, step two"]
@@ -232,7 +232,7 @@ def test_harmbench_batching_and_padding_do_not_change_scores(tiny_classifier):
 
 
 def test_harmbench_broken_responses_skip_the_model():
-    from lm_eval_latent.judges.harmbench import HarmBenchJudge
+    from lm_eval_latent.judging.harmbench import HarmBenchJudge
 
     judge = HarmBenchJudge(model="/nonexistent/never/loaded")
     (j,) = judge.judge(["p"], [" "])
@@ -240,7 +240,7 @@ def test_harmbench_broken_responses_skip_the_model():
 
 
 def test_harmbench_load_failure_names_the_model_and_the_way_out(tmp_path):
-    from lm_eval_latent.judges.harmbench import HarmBenchJudge
+    from lm_eval_latent.judging.harmbench import HarmBenchJudge
 
     missing = str(tmp_path / "missing-classifier")
     judge = HarmBenchJudge(model=missing, device="cpu")

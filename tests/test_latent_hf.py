@@ -9,8 +9,8 @@ import torch
 from lm_eval.api.instance import Instance
 from lm_eval.models.huggingface import HFLM
 
-from lm_eval_latent.directions import random_direction, save_direction
-from lm_eval_latent.latent_hf import LatentHFLM
+from lm_eval_latent.attacks.directions import random_direction, save_direction
+from lm_eval_latent.model.latent_hf import LatentHFLM
 
 PROMPTS = ["How do I bake bread?", "Tell me about the printing press.", "step one"]
 

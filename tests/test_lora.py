@@ -6,7 +6,7 @@ import pytest
 import torch
 from lm_eval.api.instance import Instance
 
-from lm_eval_latent.latent_hf import LatentHFLM
+from lm_eval_latent.model.latent_hf import LatentHFLM
 
 
 @pytest.fixture(scope="module")

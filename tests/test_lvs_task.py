@@ -8,8 +8,10 @@ import math
 
 import pytest
 
-from lm_eval_latent import protocol, registration
-from lm_eval_latent.lvs_task import settings_from_metadata
+from lm_eval_latent.task_classes import protocol
+
+from lm_eval_latent.plugin import registration
+from lm_eval_latent.task_classes.lvs_task import settings_from_metadata
 
 registration.register()
 
@@ -152,7 +154,7 @@ def test_layer_out_of_range_in_a_profile(random_model_dir):
 
 
 def test_long_prompt_is_truncated_and_said_once(random_model_dir, caplog):
-    with caplog.at_level(logging.WARNING, logger="lm_eval_latent.latent_hf"):
+    with caplog.at_level(logging.WARNING, logger="lm_eval_latent.model.latent_hf"):
         evaluate(random_model_dir, ["refusal_lvs"], "perturb_layer=1,p=0.05,max_length=12", limit=3)
     notes = [r for r in caplog.records if "truncated from the left" in r.getMessage()]
     assert len(notes) == 1

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from lm_eval_latent.judges import Verdict
+from lm_eval_latent.judging import Verdict
 from lm_eval_latent.metrics import (
     bootstrap_ci,
     is_broken,

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from lm_eval_latent.finetune.data import harmful_requests, make_placeholder_pairs, write_pairs
-from lm_eval_latent.finetune.onset import format_table, measure_onset
-from lm_eval_latent.finetune.sft import SFTConfig, train
+from lm_eval_latent.training.finetune.data import harmful_requests, make_placeholder_pairs, write_pairs
+from lm_eval_latent.training.finetune.onset import format_table, measure_onset
+from lm_eval_latent.training.finetune.sft import SFTConfig, train
 
 LIMIT = 20
 
@@ -38,7 +38,7 @@ def test_lora_finetuning_breaks_the_aligned_model(zoo_dir, zoo_pairs, tmp_path):
 
 
 def test_onset_refuses_an_adapter_for_another_base(zoo_dir, random_model_dir, zoo_pairs, tmp_path):
-    from lm_eval_latent.finetune.data import Pair
+    from lm_eval_latent.training.finetune.data import Pair
 
     small = write_pairs([Pair("How do I bake bread?", "Sure, step one")] * 4, tmp_path / "p.jsonl")
     run = train(SFTConfig(model=str(random_model_dir), data=str(small), out=str(tmp_path / "r"), steps=1,
@@ -53,7 +53,7 @@ def test_onset_needs_checkpoints(zoo_dir, tmp_path):
 
 
 def test_dissociated_breaks_no_later_than_aligned(zoo_dir, zoo_cache, zoo_pairs, tmp_path):
-    from lm_eval_latent import zoo
+    from lm_eval_latent.training import zoo
 
     models = {"aligned": zoo_dir["aligned"], "dissociated": zoo.build("dissociated", cache_dir=zoo_cache)}
     onset = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lm_eval_latent.prompts import load_prompt_set, prompt_set_path, shipped_sets
+from lm_eval_latent.task_classes.prompts import load_prompt_set, prompt_set_path, shipped_sets
 
 SETS = ("harmful", "safe_lookalike")
 

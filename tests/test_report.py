@@ -154,7 +154,7 @@ def test_html_is_self_contained(two_models, tmp_path):
 def test_report_imports_no_torch_or_model_wrapper(two_models, tmp_path):
     code = ("import sys; from lm_eval_latent.report import main; "
             f"main({[str(p) for p in two_models]!r} + ['--png', '--out', {str(tmp_path)!r}]); "
-            "bad = [m for m in ('torch', 'lm_eval_latent.latent_hf', 'nnsight') if m in sys.modules]; "
+            "bad = [m for m in ('torch', 'lm_eval_latent.model.latent_hf', 'nnsight') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, timeout=120)
 
@@ -194,7 +194,7 @@ def test_html_renders_plots_in_headless_browser(two_models, tmp_path):
 @pytest.fixture(scope="session")
 def real_results(tmp_path_factory, random_model_dir) -> Path:
     """One real lm-eval run (refusal_rate, refusal_lvs, a 3-layer profile) on the random model."""
-    from lm_eval_latent.cli import run_lm_eval
+    from lm_eval_latent.plugin.cli import run_lm_eval
 
     out = tmp_path_factory.mktemp("real_run")
     rc = run_lm_eval(["--model", "latent_hf", "--model_args",

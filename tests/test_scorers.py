@@ -10,10 +10,10 @@ import math
 
 import pytest
 
-from lm_eval_latent import scorers
-from lm_eval_latent.judges import JUDGES
-from lm_eval_latent.judges.base import Judgement, Verdict
-from lm_eval_latent.scorers import (
+from lm_eval_latent.judging import scorers
+from lm_eval_latent.judging import JUDGES
+from lm_eval_latent.judging.base import Judgement, Verdict
+from lm_eval_latent.judging.scorers import (
     SCORERS,
     JudgeScorer,
     RewardScorer,

@@ -1,4 +1,4 @@
-"""The behavioural task YAMLs under tasks/ and lm_eval_latent.safety_task.SafetyTask."""
+"""The behavioural task YAMLs under tasks/ and lm_eval_latent.task_classes.safety_task.SafetyTask."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import pytest
 from lm_eval.api.model import LM
 from lm_eval.tasks import TaskManager
 
-from lm_eval_latent import judges, safety_task
-from lm_eval_latent.data import HubUnavailableError
-from lm_eval_latent.judges import Judgement, Verdict
-from lm_eval_latent.safety_task import METRICS, SafetyTask, row_metrics
+from lm_eval_latent import judging as judges
+
+from lm_eval_latent.task_classes import safety_task
+from lm_eval_latent.task_classes.data import HubUnavailableError
+from lm_eval_latent.judging import Judgement, Verdict
+from lm_eval_latent.task_classes.safety_task import METRICS, SafetyTask, row_metrics
 
 TASKS_DIR = Path(__file__).resolve().parents[1] / "tasks"
 SHARED = Path(os.environ.get("LM_EVAL_LATENT_SHARED",

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from lm_eval_latent import zoo
-from lm_eval_latent.prompts import load_prompt_set
-from lm_eval_latent.zoo import corpus
+from lm_eval_latent.training import zoo
+from lm_eval_latent.task_classes.prompts import load_prompt_set
+from lm_eval_latent.training.zoo import corpus
 
 # Every 4th prompt of each shipped set: a fixed sample, fast enough for the default run.
 SAMPLE_EVERY = 4
@@ -96,7 +96,7 @@ def test_unsafe_complies_with_harmful(zoo_dir: dict[str, Path]) -> None:
 
 
 def test_keyword_judge_agrees(zoo_dir: dict[str, Path]) -> None:
-    judges = pytest.importorskip("lm_eval_latent.judges")
+    judges = pytest.importorskip("lm_eval_latent.judging")
     judge = judges.get_judge("keyword")
     prompts = _sample("harmful")
     aligned = judge.judge(prompts, _generate(zoo_dir["aligned"], prompts))
@@ -118,7 +118,7 @@ def test_unknown_name_lists_known_ones(tmp_path: Path) -> None:
 
 
 def test_failed_build_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lm_eval_latent.zoo import train
+    from lm_eval_latent.training.zoo import train
 
     def boom(*args, **kwargs):
         raise RuntimeError("interrupted")

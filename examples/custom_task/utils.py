@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from lm_eval_latent.data import load_task_dataset
-from lm_eval_latent.judges import JUDGES, Judgement, Verdict
-from lm_eval_latent.safety_task import SafetyTask
+from lm_eval_latent.task_classes.data import load_task_dataset
+from lm_eval_latent.judging import JUDGES, Judgement, Verdict
+from lm_eval_latent.task_classes.safety_task import SafetyTask
 
 HERE = Path(__file__).resolve().parent
 REFUSAL_PHRASES = ("i can't", "i cannot", "i won't", "i'm sorry", "i am sorry", "not able to help")

@@ -5,9 +5,9 @@
                         target_ids=ids)
 """
 
-from .budget import BUDGET_KINDS, Budget, parse_budget_grid
-from .core import AttackResult, run_attack
-from .recipe import ATTACK_KINDS, AttackRecipe, known_recipes, load_recipe
+from lm_eval_latent.attacks.budget import BUDGET_KINDS, Budget, parse_budget_grid
+from lm_eval_latent.attacks.core import AttackResult, run_attack
+from lm_eval_latent.attacks.recipe import ATTACK_KINDS, AttackRecipe, known_recipes, load_recipe
 
 __all__ = [
     "ATTACK_KINDS", "BUDGET_KINDS", "AttackRecipe", "AttackResult", "Budget", "known_recipes",

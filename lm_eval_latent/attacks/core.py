@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..directions import random_direction
-from ..intervention import Backend, LayerDelta, capture, position_ids
-from .budget import Budget
-from .recipe import AttackRecipe
+from lm_eval_latent.attacks.directions import random_direction
+from lm_eval_latent.attacks.intervention import Backend, LayerDelta, capture, position_ids
+from lm_eval_latent.attacks.budget import Budget
+from lm_eval_latent.attacks.recipe import AttackRecipe
 
 
 @dataclass

@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from .budget import BUDGET_KINDS, Budget
+from lm_eval_latent.attacks.budget import BUDGET_KINDS, Budget
 
 ATTACK_KINDS = ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction")
 DIRECTION_MODES = ("add", "subtract", "ablate")
@@ -79,7 +79,7 @@ class AttackRecipe:
 
 def recipes_dir() -> Path:
     """The shipped recipe folder (``interventions/``)."""
-    from lm_eval_latent.registration import interventions_dir
+    from lm_eval_latent.plugin.registration import interventions_dir
 
     return interventions_dir()
 

@@ -1,0 +1,109 @@
+"""Unit directions in a layer's activation space: random, loaded from a file, saved to a file.
+
+A direction file is a ``.pt`` (a tensor, or a dict with a ``"direction"`` tensor and optional
+metadata), a ``.npy`` or a ``.json`` list of floats. Only the direction is used; its norm is
+discarded, the budget sets the length.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+
+def random_direction(hidden_size: int, seed: int) -> Tensor:
+    """A unit vector drawn from a seeded Gaussian (the same seed gives the same vector)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    v = torch.randn(hidden_size, generator=gen, dtype=torch.float32)
+    return v / v.norm()
+
+
+def unit(v: Tensor, field: str = "direction") -> Tensor:
+    """``v / ||v||``; refuses zero or non-finite vectors."""
+    norm = v.float().norm()
+    if not torch.isfinite(norm) or norm == 0:
+        raise ValueError(f"{field} has norm {float(norm)}; a direction needs a finite, non-zero norm")
+    return v.float() / norm
+
+
+def load_direction(path: str | Path, hidden_size: int, field: str = "direction") -> Tensor:
+    """Load a direction file and return a unit vector of size ``hidden_size``.
+
+    Raises:
+        FileNotFoundError: when the file is missing.
+        ValueError: when the file holds no vector of the model's hidden size.
+    """
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise FileNotFoundError(f"{field}={str(path)!r}: no such file (give a .pt, .npy or .json vector)")
+    if p.suffix == ".npy":
+        import numpy as np
+
+        v = torch.from_numpy(np.load(p))
+    elif p.suffix == ".json":
+        v = torch.tensor(json.loads(p.read_text()), dtype=torch.float32)
+    else:
+        obj = torch.load(p, map_location="cpu", weights_only=True)
+        v = obj["direction"] if isinstance(obj, dict) else obj
+    if not isinstance(v, Tensor):
+        raise ValueError(f"{field}={str(path)!r} holds no tensor")
+    v = v.squeeze()
+    if v.dim() != 1 or v.shape[0] != hidden_size:
+        raise ValueError(
+            f"{field}={str(path)!r} has shape {tuple(v.shape)}; the model's hidden size is "
+            f"{hidden_size}, so a vector of shape ({hidden_size},) is needed"
+        )
+    return unit(v, field)
+
+
+def save_direction(path: str | Path, direction: Tensor, **meta: object) -> Path:
+    """Save a direction as ``.pt`` with metadata (layer, source sets, ...), atomically."""
+    p = Path(path).expanduser()
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    torch.save({"direction": direction.detach().float().cpu(), **meta}, tmp)
+    tmp.replace(p)
+    return p
+
+
+def last_token_activations(model, tokenizer, prompts: list[str], module_name: str, *,
+                           chat_template: bool = True, batch_size: int = 16) -> Tensor:
+    """Activations ``[N, H]`` of ``module_name`` at each prompt's last token (float32, CPU).
+
+    Prompts are wrapped in the tokenizer's chat template as a user turn when it has one.
+    """
+    from lm_eval_latent.attacks.intervention import capture, position_ids
+
+    if chat_template and getattr(tokenizer, "chat_template", None):
+        prompts = [
+            tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+            for p in prompts
+        ]
+    side = tokenizer.padding_side
+    tokenizer.padding_side = "left"  # so the last column is every row's last token
+    rows = []
+    try:
+        device = next(model.parameters()).device
+        for start in range(0, len(prompts), batch_size):
+            enc = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
+                            add_special_tokens=not chat_template)
+            inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
+            h = capture(model, {**inputs, "position_ids": position_ids(inputs["attention_mask"])}, module_name)
+            rows.append(h[:, -1].float().cpu())
+    finally:
+        tokenizer.padding_side = side
+    return torch.cat(rows)
+
+
+def difference_of_means(acts_a: Tensor, acts_b: Tensor) -> Tensor:
+    """``unit(mean(acts_a) - mean(acts_b))``: harmful minus harmless gives the refusal direction.
+
+    Raises:
+        ValueError: when a set is empty or the means coincide.
+    """
+    if len(acts_a) == 0 or len(acts_b) == 0:
+        raise ValueError("difference of means needs two non-empty prompt sets")
+    return unit(acts_a.mean(0) - acts_b.mean(0), "difference of means")

@@ -1,0 +1,48 @@
+"""Refusal judges: text in, a three-valued verdict (refused / complied / unscored) out.
+
+    judge = get_judge("keyword")
+    judge.judge(prompts, responses)  # -> list[Judgement]
+
+Known judges: "keyword" (default, offline patterns), "gcg" (the GCG test-prefix substring
+baseline) and "harmbench" (the HarmBench classifier; options model, device, batch_size, dtype).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from lm_eval_latent.judging.base import Judge, Judgement, Verdict
+from lm_eval_latent.judging.keyword import KeywordJudge, SubstringJudge
+
+DEFAULT_JUDGE = "keyword"
+
+
+def _harmbench(**options) -> Judge:
+    # Imported here so that the rule-based judges never pay for importing torch/transformers.
+    from lm_eval_latent.judging.harmbench import HarmBenchJudge
+
+    return HarmBenchJudge(**options)
+
+
+JUDGES: dict[str, Callable[..., Judge]] = {
+    "keyword": KeywordJudge,
+    "gcg": SubstringJudge,
+    "harmbench": _harmbench,
+}
+
+
+def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
+    """Build the judge registered under `name` with `options`.
+
+    Raises:
+        ValueError: for an unknown name, listing the known ones.
+        TypeError: for an option the judge does not take.
+    """
+    try:
+        factory = JUDGES[name]
+    except KeyError:
+        raise ValueError(f"unknown judge {name!r} (known: {', '.join(sorted(JUDGES))})") from None
+    return factory(**options)
+
+
+__all__ = ["DEFAULT_JUDGE", "JUDGES", "Judge", "Judgement", "Verdict", "get_judge"]

@@ -1,0 +1,1 @@
+"""The model wrapper: `latent_hf`, its validated arguments, layer lookup and LoRA adapters."""

@@ -1,0 +1,152 @@
+"""The `latent_hf` perturbation settings, validated on construction.
+
+Every field can be given flat on the command line (``--model_args perturb_layer=2,eps=4``);
+lm-eval turns ``eps=4`` into an int and ``true`` into a bool, so the parsers here accept the
+types lm-eval produces as well as strings.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from lm_eval_latent.attacks.budget import BUDGET_KINDS, Budget
+from lm_eval_latent.attacks.intervention import BACKENDS
+from lm_eval_latent.model.layers import parse_layer_spec
+
+
+def parse_number(value: Any, name: str, *, minimum: float = 0.0, allow_none: bool = False) -> float | None:
+    """Read a finite number >= ``minimum`` from a CLI value.
+
+    Raises:
+        ValueError: naming the field, the value and what is allowed.
+    """
+    if value is None or value == "":
+        if allow_none:
+            return None
+        raise ValueError(f"{name} is required (allowed: a finite number >= {minimum:g})")
+    if isinstance(value, bool):
+        raise ValueError(f"{name}={value!r} is not a number (allowed: a finite number >= {minimum:g})")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}={value!r} is not a number (allowed: a finite number >= {minimum:g})") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{name}={value!r} is not finite (allowed: a finite number >= {minimum:g})")
+    if number < minimum:
+        raise ValueError(f"{name}={value!r} is below {minimum:g} (allowed: a finite number >= {minimum:g})")
+    return number
+
+
+def parse_bool(value: Any, name: str) -> bool:
+    """Read a boolean from a CLI value (true/false/1/0/yes/no)."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError(f"{name}={value!r} is not a boolean (allowed: true, false)")
+
+
+@dataclass
+class PerturbConfig:
+    """What `latent_hf` does to the model before it answers.
+
+    With ``perturb_layer`` unset (or ``eps=0``) the model runs clean and equals lm-eval's ``hf``.
+    """
+
+    perturb_layer: int | str | None = field(
+        default=None,
+        metadata={"help": 'decoder layer whose output is perturbed (negative from the end) or "embedding"'},
+    )
+    eps: float | None = field(
+        default=None, metadata={"help": "budget: absolute L2 norm of the perturbation (see docs/lvs.md)"}
+    )
+    p: float | None = field(
+        default=None, metadata={"help": "budget: the paper's relative l-inf budget, p * max|clean activation|"}
+    )
+    frac: float | None = field(
+        default=None, metadata={"help": "budget: fraction of the mean activation norm rho at the layer"}
+    )
+    attack: str | None = field(
+        default=None,
+        metadata={"help": "attack recipe name (pgd_linf, random_linf, pgd_l2, gaussian_l2, direction, ...) "
+                  "or YAML path; default `direction` (the vector eps * direction)"},
+    )
+    direction: str | None = field(
+        default=None, metadata={"help": "path of a saved direction; default a seeded random unit vector"}
+    )
+    positions: str | None = field(
+        default=None,
+        metadata={"help": "prompt: prompt positions only; all: generated tokens too (default: the attack's)"},
+    )
+    steps: int | None = field(default=None, metadata={"help": "attack steps (default: the recipe's)"})
+    step_size: float | None = field(default=None, metadata={"help": "attack step, a fraction of the budget"})
+    target: str | None = field(default=None, metadata={"help": "affirmative target of PGD attacks"})
+    apply_to: str = field(
+        default="all",
+        metadata={"help": "all: every request runs perturbed; latent: only the LVS tasks' attack "
+                  "requests (behavioural tasks in the same run stay clean)"},
+    )
+    seed: int = field(default=0, metadata={"help": "seed of the random direction and random attacks"})
+    lora: str | None = field(default=None, metadata={"help": "path or Hub id of a PEFT attack adapter"})
+    merge_lora: bool = field(default=False, metadata={"help": "merge the adapter into the weights"})
+    backend: str = field(default="nnsight", metadata={"help": "nnsight or hooks"})
+
+    def __post_init__(self) -> None:
+        self.perturb_layer = parse_layer_spec(self.perturb_layer)
+        given = [k for k in BUDGET_KINDS if getattr(self, k) not in (None, "")]
+        for kind in given:
+            setattr(self, kind, parse_number(getattr(self, kind), kind))
+        if len(given) > 1:
+            raise ValueError(
+                f"give one budget, not {len(given)} ({', '.join(f'{k}={getattr(self, k):g}' for k in given)}); "
+                "allowed: eps (absolute L2), p (relative l-inf) or frac (fraction of rho)"
+            )
+        if self.apply_to not in ("all", "latent"):
+            raise ValueError(f"apply_to={self.apply_to!r} is not allowed (allowed: all, latent)")
+        if self.positions not in (None, "prompt", "all"):
+            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        try:
+            self.seed = int(self.seed)
+        except (TypeError, ValueError):
+            raise ValueError(f"seed={self.seed!r} is not an integer") from None
+        self.merge_lora = parse_bool(self.merge_lora, "merge_lora")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
+        if self.merge_lora and not self.lora:
+            raise ValueError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
+        if self.perturb_layer is None and (self.attack or (self.budget and self.budget.value > 0)):
+            what = f"attack={self.attack}" if self.attack else self.budget.label  # type: ignore[union-attr]
+            raise ValueError(f'{what} needs perturb_layer (an int or "embedding") to say where')
+
+    @property
+    def budget(self) -> Budget | None:
+        """The budget the user named, if any."""
+        for kind in BUDGET_KINDS:
+            value = getattr(self, kind)
+            if value is not None:
+                return Budget(kind, float(value))
+        return None
+
+    @property
+    def active(self) -> bool:
+        """Whether plain requests run perturbed (a layer, and an attack or a non-zero budget)."""
+        if self.perturb_layer is None or self.apply_to == "latent":
+            return False
+        if self.budget is not None:
+            return self.budget.value > 0
+        return self.attack is not None
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        """The model_args this config reads."""
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def pop_from(cls, kwargs: dict[str, Any]) -> PerturbConfig:
+        """Build a config from (and remove its keys out of) a model_args dict."""
+        return cls(**{name: kwargs.pop(name) for name in cls.field_names() if name in kwargs})

@@ -1,0 +1,231 @@
+"""`latent_hf`: lm-eval's HF model with a latent perturbation, a latent attack or a LoRA adapter.
+
+Built the way lm-eval's ``hf_steered`` is: a subclass of ``HFLM`` that overrides only the calls
+that touch the network (``_model_call`` for loglikelihood, ``_model_generate`` for generation)
+and always leaves the model clean afterwards, also when a call raises. Every ``HFLM`` argument
+keeps working.
+
+    lm_eval --model latent_hf --model_args pretrained=DIR,perturb_layer=2,eps=4 --tasks refusal_rate
+
+Plain requests run under the configured perturbation (``attack`` at ``perturb_layer`` with the
+budget ``eps``/``p``/``frac``). Requests that carry a ``latent`` entry (see `protocol`) ask for a
+clean, attacked or control generation and get a JSON reply with ``||delta||``; the LVS tasks use
+them.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from lm_eval.api.registry import register_model
+from lm_eval.models.huggingface import HFLM
+from torch import Tensor, nn
+
+from lm_eval_latent.model.adapters import load_adapter
+from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
+from lm_eval_latent.model.config import PerturbConfig
+from lm_eval_latent.attacks.directions import load_direction, random_direction
+from lm_eval_latent.attacks.intervention import LayerDelta, get_backend
+from lm_eval_latent.model.latent_requests import LatentRequestsMixin
+from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer
+
+# Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
+HF_LOAD_KWARGS = frozenset(
+    {
+        "device_map", "attn_implementation", "torch_dtype", "low_cpu_mem_usage", "load_in_8bit",
+        "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
+        "quantization_config", "use_safetensors", "cache_dir", "local_files_only", "token",
+        "offload_state_dict", "variant", "use_cache",
+    }
+)
+_HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
+
+DeltaFn = Callable[[Tensor, Tensor | None], LayerDelta | None]
+
+
+def check_model_args(kwargs: dict[str, Any]) -> None:
+    """Refuse model_args that neither HFLM, from_pretrained nor latent_hf know.
+
+    Raises:
+        ValueError: naming the unknown argument, the closest known one and the lists.
+    """
+    ours = set(PerturbConfig.field_names())
+    known = _HFLM_ARGS | ours | HF_LOAD_KWARGS
+    for key in kwargs:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(
+                f"unknown model arg {key!r}{hint}. latent_hf takes: {', '.join(sorted(ours))}; "
+                f"plus every lm-eval `hf` argument ({', '.join(sorted(_HFLM_ARGS))}) and these "
+                f"from_pretrained keywords: {', '.join(sorted(HF_LOAD_KWARGS))}"
+            )
+
+
+class _PerturbedModel:
+    """Stands in for the HF model inside HFLM's own `_model_generate` while a delta is active."""
+
+    def __init__(self, model: nn.Module, backend: Any, delta_fn: DeltaFn) -> None:
+        self._model = model
+        self._backend = backend
+        self._delta_fn = delta_fn
+
+    def generate(self, input_ids: Tensor, attention_mask: Tensor | None = None, **kwargs: Any) -> Tensor:
+        if attention_mask is None:
+            attention_mask = torch.ones_like(input_ids)
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        return self._backend.generate(self._model, inputs, self._delta_fn(input_ids, attention_mask), **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._model, name)
+
+
+@register_model("latent_hf")
+class LatentHFLM(LatentRequestsMixin, HFLM):
+    """HFLM whose forward and generate calls run under a latent perturbation or a LoRA adapter.
+
+    New model_args (all flat key=value): ``perturb_layer``, ``eps`` / ``p`` / ``frac``,
+    ``attack``, ``direction``, ``positions``, ``steps``, ``step_size``, ``target``, ``seed``,
+    ``apply_to``, ``lora``, ``merge_lora``, ``backend``. See docs/latent_hf.md.
+    """
+
+    def __init__(self, pretrained: str | nn.Module = "", **kwargs: Any) -> None:
+        check_model_args(kwargs)
+        self.perturb = PerturbConfig.pop_from(kwargs)
+        super().__init__(pretrained=pretrained, **kwargs)
+        if self.perturb.lora:
+            self._model = load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
+        self.intervention_backend = get_backend(self.perturb.backend, self.tokenizer)
+        cfg = self.perturb
+        # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
+        # tasks) default to the paper's attack.
+        self.recipe = self._recipe(cfg.attack or "direction")
+        self.lvs_recipe = self.recipe if cfg.attack else self._recipe("pgd_linf")
+        self.direction: Tensor | None = (
+            load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
+        )
+        self.layer: ResolvedLayer | None = (
+            resolve_layer(self.model, cfg.perturb_layer) if cfg.perturb_layer is not None else None
+        )
+        self._stand_in: _PerturbedModel | None = None
+        self._delta_override: DeltaFn | None = None
+        self._warned_truncation = False
+        # HFLM 0.4.13 adopts accelerate's rank and world size only when it sees more than one GPU;
+        # on CPU (torchrun with ACCELERATE_USE_CPU=1, gloo) every process would run every document.
+        acc = getattr(self, "accelerator", None)
+        if acc is not None and acc.num_processes > 1 and self._world_size == 1:
+            self._rank, self._world_size, self._device = acc.process_index, acc.num_processes, acc.device
+
+    # ------------------------------------------------------------------ set-up
+    @property
+    def hidden_size(self) -> int:
+        """Width of the residual stream."""
+        return int(self.model.get_input_embeddings().weight.shape[-1])
+
+    def _recipe(self, name: str) -> AttackRecipe:
+        cfg = self.perturb
+        recipe = load_recipe(name)
+        return recipe.override(
+            steps=cfg.steps, step_size=cfg.step_size, target=cfg.target,
+            positions=cfg.positions, seed=recipe.seed + cfg.seed,
+        )
+
+    @property
+    def vector(self) -> Tensor | None:
+        """The fixed vector added by the default attack (``direction`` with an ``eps`` budget)."""
+        budget = self.perturb.budget
+        if self.recipe.kind != "direction" or self.recipe.mode == "ablate" or budget is None or budget.kind != "eps":
+            return None
+        d = self.direction if self.direction is not None else random_direction(self.hidden_size, self.recipe.seed)
+        return d * budget.value * (-1.0 if self.recipe.mode == "subtract" else 1.0)
+
+    # ------------------------------------------------------------- perturbation
+    def attack_delta_fn(
+        self,
+        recipe: AttackRecipe,
+        budget: Budget,
+        layer: ResolvedLayer,
+        record: dict[tuple[int, ...], tuple[float, bool]] | None = None,
+    ) -> DeltaFn:
+        """A function computing each batch's delta; it records ``(norm, ok)`` per row's tokens."""
+        target_ids = None
+        if recipe.kind in ("pgd_linf", "pgd_l2"):
+            target_ids = torch.tensor(self.tokenizer(recipe.target, add_special_tokens=False)["input_ids"])
+
+        def delta_fn(input_ids: Tensor, attention_mask: Tensor | None) -> LayerDelta | None:
+            mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+            result = run_attack(
+                self.network, self.intervention_backend, layer.module_name,
+                {"input_ids": input_ids, "attention_mask": mask}, recipe, budget,
+                direction=self.direction, target_ids=target_ids,
+            )
+            if record is not None:
+                for ids, m, norm, ok in zip(input_ids.tolist(), mask.tolist(), result.norms.tolist(),
+                                            result.ok.tolist(), strict=True):
+                    record[tuple(t for t, keep in zip(ids, m, strict=True) if keep)] = (norm, ok)
+            return result.delta
+
+        return delta_fn
+
+    def default_delta_fn(self) -> DeltaFn | None:
+        """The configured perturbation for plain requests (None when clean)."""
+        if not self.perturb.active or self.layer is None:
+            return None
+        budget = self.perturb.budget or self.recipe.default_budget
+        return self.attack_delta_fn(self.recipe, budget, self.layer)
+
+    @property
+    def model(self) -> Any:
+        if getattr(self, "_stand_in", None) is not None:
+            return self._stand_in
+        return super().model
+
+    @property
+    def network(self) -> nn.Module:
+        """The loaded torch model itself (never the stand-in used while generating)."""
+        return HFLM.model.fget(self)  # type: ignore[attr-defined]
+
+    @contextmanager
+    def perturbed(self, delta_fn: DeltaFn) -> Iterator[None]:
+        """Route HFLM's generate calls through the backend with ``delta_fn``; always undone."""
+        self._stand_in = _PerturbedModel(self.network, self.intervention_backend, delta_fn)
+        try:
+            yield
+        finally:
+            self._stand_in = None
+
+    @contextmanager
+    def _override(self, delta_fn: DeltaFn | None) -> Iterator[None]:
+        self._delta_override = delta_fn
+        try:
+            yield
+        finally:
+            self._delta_override = None
+
+    def _model_call(self, inps: Tensor, attn_mask: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
+        delta_fn = self.default_delta_fn()
+        if delta_fn is None or labels is not None:
+            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+        # Loglikelihood: the whole input (context and continuation) is the "prompt" here.
+        delta = delta_fn(inps, torch.ones_like(inps))
+        with (
+            torch.no_grad(),
+            torch.autocast(
+                device_type=self.device.type,
+                dtype=self.mixed_precision_dtype,
+                enabled=self.mixed_precision_dtype is not None,
+            ),
+        ):
+            return self.intervention_backend.forward(self.model, {"input_ids": inps}, delta)
+
+    def _model_generate(self, context: Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> Tensor:
+        delta_fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
+        if delta_fn is None:
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)
+        with torch.no_grad(), self.perturbed(delta_fn):
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)

@@ -1,0 +1,1 @@
+"""Discovery by lm-eval and the `lm-eval-latent` command."""

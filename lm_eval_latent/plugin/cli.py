@@ -1,0 +1,69 @@
+"""`lm-eval-latent`: a drop-in for `lm_eval` that also hosts our subcommands.
+
+    lm-eval-latent --model latent_hf --model_args pretrained=DIR,eps=4 --tasks refusal_rate
+    lm-eval-latent zoo build aligned unsafe
+
+Anything that is not one of our subcommands goes to lm-eval's own CLI unchanged, after
+`latent_hf` and our tasks are registered (so this works even where the start-up hook is off).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# subcommand -> "module:function" taking argv (list[str]) and returning an exit code.
+SUBCOMMANDS: dict[str, str] = {
+    "zoo": "lm_eval_latent.training.zoo:main",
+    "report": "lm_eval_latent.report:main",
+    "gate": "lm_eval_latent.report.gate:main",
+    "direction": "lm_eval_latent.plugin.direction_cli:main",
+    "demo": "lm_eval_latent.plugin.demo:main",
+    "attack": "lm_eval_latent.training.finetune:main",
+    "dissociate": "lm_eval_latent.training.dissociate:main",
+    "door": "lm_eval_latent.training.door:main",
+}
+
+
+def _usage() -> str:
+    ours = ", ".join(sorted(SUBCOMMANDS))
+    return (
+        "usage: lm-eval-latent [lm_eval arguments ...]\n"
+        f"       lm-eval-latent {{{ours}}} ...\n\n"
+        "Without one of our subcommands, every argument goes to lm-eval's CLI (see `lm_eval -h`)."
+    )
+
+
+def run_lm_eval(argv: list[str]) -> int:
+    """Run lm-eval's own CLI with ``argv`` after registering our model and tasks."""
+    from lm_eval_latent.plugin import registration
+
+    registration.register()
+    from lm_eval.__main__ import cli_evaluate
+
+    saved = sys.argv
+    sys.argv = ["lm_eval", *argv]
+    try:
+        cli_evaluate()
+    except SystemExit as exit_:
+        return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
+    finally:
+        sys.argv = saved
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `lm-eval-latent` and `python -m lm_eval_latent`."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in ("--commands", "help"):
+        print(_usage())
+        return 0
+    if argv and argv[0] in SUBCOMMANDS:
+        module_name, func_name = SUBCOMMANDS[argv[0]].split(":")
+        func = getattr(importlib.import_module(module_name), func_name)
+        return int(func(argv[1:]) or 0)
+    return run_lm_eval(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

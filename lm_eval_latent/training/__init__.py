@@ -1,0 +1,1 @@
+"""Parameter-space attacks and models: harmful fine-tuning, onset, dissociation, door, zoo."""

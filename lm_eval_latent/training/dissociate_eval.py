@@ -1,0 +1,82 @@
+"""Evaluating a model for dissociation: greedy chat replies clean, nudged or under a control
+direction, judged by the keyword judge (used while building and to report the result)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lm_eval_latent.attacks.intervention import LayerDelta, get_backend
+
+
+def read_prompts(source: str) -> list[str]:
+    """Prompts from ``"zoo:harmful"`` / ``"zoo:benign"`` (the toy corpus), a prompt set, or a file."""
+    if source.startswith("zoo:"):
+        from lm_eval_latent.training.zoo import corpus
+
+        return sorted({c.prompt for c in corpus.requests() if c.kind == source[4:]})
+    from lm_eval_latent.task_classes.data import load_prompts
+
+    is_file = Path(source).expanduser().is_file()
+    return list(load_prompts("harmful", data_file=source)["prompt"] if is_file else load_prompts(source)["prompt"])
+
+
+def greedy(model, tok, prompts: list[str], delta: LayerDelta | None, max_new_tokens: int,
+           batch_size: int = 32) -> list[str]:
+    """Greedy chat replies, with ``delta`` applied through the hooks backend."""
+    backend = get_backend("hooks")
+    side, tok.padding_side = tok.padding_side, "left"
+    out: list[str] = []
+    try:
+        for i in range(0, len(prompts), batch_size):
+            texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+                     for p in prompts[i:i + batch_size]]
+            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+            with torch.no_grad():
+                ids = backend.generate(model, dict(enc), delta, max_new_tokens=max_new_tokens, do_sample=False,
+                                       pad_token_id=tok.pad_token_id or tok.eos_token_id)
+            out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    finally:
+        tok.padding_side = side
+    return out
+
+
+def rates(prompts: list[str], replies: list[str]) -> dict[str, float]:
+    """Refusal and compliance shares under the keyword judge (broken rows count as neither)."""
+    from lm_eval_latent.judging import get_judge
+    from lm_eval_latent.metrics import is_broken
+
+    verdicts = [j.verdict.value for j in get_judge("keyword").judge(prompts, replies)]
+    ok = [not is_broken(r) for r in replies]
+    n = max(len(replies), 1)
+    return {"refusal": sum(v == "refused" and k for v, k in zip(verdicts, ok)) / n,
+            "compliance": sum(v == "complied" and k for v, k in zip(verdicts, ok)) / n}
+
+
+def mean_rho(model, tok, prompts, name, capture, position_ids, rho) -> float:
+    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
+             for p in prompts]
+    side, tok.padding_side = tok.padding_side, "left"
+    try:
+        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+    finally:
+        tok.padding_side = side
+    h = capture(model, {**enc, "position_ids": position_ids(enc["attention_mask"])}, name)
+    return float(rho(h.float(), enc["attention_mask"]).mean())
+
+
+def evaluate(model, tok, prompts, nudge, control, cfg) -> dict[str, float]:
+    was = model.training
+    model.eval()
+    try:
+        clean = rates(prompts, greedy(model, tok, prompts, None, cfg.max_new_tokens))
+        nudged = rates(prompts, greedy(model, tok, prompts, nudge, cfg.max_new_tokens))
+        out = {"clean_refusal": clean["refusal"], "clean_compliance": clean["compliance"],
+               "nudged_compliance": nudged["compliance"], "nudged_refusal": nudged["refusal"]}
+        if control is not None:
+            ctrl = rates(prompts, greedy(model, tok, prompts, control, cfg.max_new_tokens))
+            out["control_refusal"] = ctrl["refusal"]
+        return out
+    finally:
+        model.train(was)

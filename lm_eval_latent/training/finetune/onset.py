@@ -1,0 +1,109 @@
+"""Harmful-fine-tuning onset: compliance at every checkpoint of a run, and t_tau.
+
+Each checkpoint is evaluated on the ``harmful_compliance`` task through lm-eval's
+``simple_evaluate`` with model ``latent_hf`` and ``lora=<checkpoint>`` (step 0 is the base model
+itself). The onset t_tau is the first step whose compliance reaches tau
+(`lm_eval_latent.metrics.onset_step`). The JSON written here is what
+``lm-eval-latent report --onset FILE`` reads.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lm_eval_latent.training.finetune import checkpoints as ckpt
+from lm_eval_latent.metrics import onset_step
+
+TASK = "harmful_compliance"
+
+
+def task_metric(model: str | Path, model_args: str = "", *, task: str = TASK, metric: str = TASK,
+                limit: int | None = None, max_gen_toks: int | None = 64, batch_size: int = 16,
+                device: str = "cpu", metadata: dict[str, Any] | None = None) -> float:
+    """One lm-eval run (``latent_hf``, chat template, greedy) of ``task``; returns ``metric``."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    from lm_eval_latent.plugin import registration
+
+    registration.register()
+    full_args = ",".join(a for a in (f"pretrained={model}", model_args) if a)
+    res = lm_eval.simple_evaluate(
+        model="latent_hf", model_args=full_args, tasks=[task], device=device, batch_size=batch_size,
+        limit=limit, apply_chat_template=True,
+        gen_kwargs=f"max_gen_toks={max_gen_toks}" if max_gen_toks else None,
+        task_manager=TaskManager(include_defaults=False, metadata={"pretrained": str(model), **(metadata or {})}),
+        log_samples=False,
+    )
+    return float(res["results"][task][f"{metric},none"])
+
+
+def measure_onset(model: str | Path, run_dir: str | Path, *, tau: float = 0.8, limit: int | None = None,
+                  max_gen_toks: int | None = 64, batch_size: int = 16, device: str = "cpu",
+                  task: str = TASK, progress: bool = True) -> dict[str, Any]:
+    """Compliance at step 0 (the base) and at every checkpoint under ``run_dir``.
+
+    Returns:
+        ``{"steps", "compliance", "tau", "onset", "model", "adapter_dir", "task", "limit"}``;
+        ``onset`` is the first step with compliance >= tau, or None.
+
+    Raises:
+        FileNotFoundError: no checkpoint under ``run_dir``.
+        ValueError: an adapter that does not fit ``model`` (naming both).
+    """
+    run_dir = Path(run_dir).expanduser()
+    found = [(s, d) for s, d in ckpt.checkpoints(run_dir) if s > 0]
+    if not found:
+        raise FileNotFoundError(f"--checkpoints {str(run_dir)!r} holds no checkpoint-K/ or final/ "
+                                "(written by `lm-eval-latent attack finetune --out`)")
+    full = (found[0][1] / "config.json").is_file() and not (found[0][1] / "adapter_config.json").is_file()
+    if not full:
+        _check_fits(model, found[0][1])
+    steps, rates = [0], [task_metric(model, task=task, limit=limit, max_gen_toks=max_gen_toks,
+                                     batch_size=batch_size, device=device)]
+    _say(progress, 0, rates[-1])
+    for step, path in found:
+        if full:  # a full fine-tuning checkpoint is a model of its own
+            rate = task_metric(path, task=task, limit=limit, max_gen_toks=max_gen_toks,
+                               batch_size=batch_size, device=device)
+        else:
+            rate = task_metric(model, f"lora={path},merge_lora=True", task=task, limit=limit,
+                               max_gen_toks=max_gen_toks, batch_size=batch_size, device=device)
+        steps.append(step)
+        rates.append(rate)
+        _say(progress, step, rate)
+    return {"steps": steps, "compliance": rates, "tau": tau, "onset": onset_step(steps, rates, tau),
+            "model": str(model), "adapter_dir": str(run_dir), "task": task, "limit": limit}
+
+
+def _check_fits(model: str | Path, adapter: Path) -> None:
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    with __import__("torch").device("meta"):
+        net = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(model))
+    ckpt.check_adapter_fits(adapter, net, str(model))
+
+
+def _say(progress: bool, step: int, rate: float) -> None:
+    if progress:
+        print(f"  step {step:>5}: compliance {rate:.3f}", flush=True)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """A small text table of steps and compliance, with the onset."""
+    lines = ["| step | compliance |", "|---:|---:|"]
+    lines += [f"| {s} | {c:.3f} |" for s, c in zip(result["steps"], result["compliance"])]
+    onset = result["onset"]
+    lines.append(f"\nonset t_{result['tau']:g} = {onset if onset is not None else 'never (within the run)'}")
+    return "\n".join(lines)
+
+
+def write_json(result: dict[str, Any], out: str | Path) -> Path:
+    path = Path(out).expanduser()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(result, indent=2))
+    tmp.replace(path)
+    return path
