@@ -50,3 +50,16 @@ def test_direction_command_reports_bad_layer(random_model_dir, tmp_path, capsys)
     assert direction_main(["--model", str(random_model_dir), "--layer", "9", "--out", str(tmp_path / "d.pt")]) == 2
     assert "--layer=9 is out of range" in capsys.readouterr().err
     assert not (tmp_path / "d.pt").exists()
+
+
+def test_last_token_activations_keep_the_prompts_order(random_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from lm_eval_latent.attacks.directions import last_token_activations
+
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(random_model_dir)
+    prompts = ["step one", "Tell me about the history of the printing press, please.", "How?", "bake bread"]
+    batched = last_token_activations(model, tok, prompts, "model.layers.1", batch_size=2)
+    alone = torch.cat([last_token_activations(model, tok, [p], "model.layers.1") for p in prompts])
+    torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-5)
