@@ -1,7 +1,8 @@
 """Judges: the three-valued contract, the registry, the rule-based judges, HarmBench plumbing.
 
 The HarmBench test builds a tiny random-init Llama and a word-level tokenizer in a temporary
-folder (no download) and forces the classifier's answer through the lm_head bias.
+folder (no download) and forces the classifier's answer through the lm_head bias. Loaded models
+are cached per process (`hf_loader`), so each test starts from a cleared cache.
 """
 
 from __future__ import annotations
@@ -32,10 +33,10 @@ def test_judgement_is_frozen_and_validates_score():
 
 
 def test_registry_names_and_unknown_judge_message():
-    assert {"keyword", "gcg", "harmbench"} <= set(JUDGES)
+    assert {"keyword", "gcg", "harmbench", "llama_guard", "seq_classifier"} <= set(JUDGES)
     with pytest.raises(ValueError) as err:
         get_judge("foo")
-    assert str(err.value) == "unknown judge 'foo' (known: gcg, harmbench, keyword)"
+    assert str(err.value) == f"unknown judge 'foo' (known: {', '.join(sorted(JUDGES))})"
 
 
 @pytest.mark.parametrize("name", ["keyword", "gcg"])
@@ -129,6 +130,15 @@ def test_gcg_errs_both_ways_where_keyword_does_not():
 
 
 # ---------------------------------------------------------------- HarmBench judge
+
+
+@pytest.fixture(autouse=True)
+def _fresh_models():
+    from lm_eval_latent.judging import hf_loader
+
+    hf_loader.clear_cache()
+    yield
+    hf_loader.clear_cache()
 
 
 @pytest.fixture(scope="module")

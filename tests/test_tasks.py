@@ -11,6 +11,7 @@ from lm_eval.api.model import LM
 from lm_eval.tasks import TaskManager
 
 from lm_eval_latent import judging as judges
+from lm_eval_latent.judging import selection
 
 from lm_eval_latent.task_classes import safety_task
 from lm_eval_latent.task_classes.data import HubUnavailableError
@@ -67,9 +68,9 @@ class FakeJudge:
 
 @pytest.fixture(autouse=True)
 def fresh_judges():
-    safety_task._cached_judge.cache_clear()
+    selection.clear_cache()
     yield
-    safety_task._cached_judge.cache_clear()
+    selection.clear_cache()
 
 
 def test_every_task_and_the_group_are_indexed():
