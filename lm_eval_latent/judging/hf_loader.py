@@ -95,6 +95,11 @@ def clear_cache() -> None:
     _load_weights.cache_clear()
 
 
+def cache_info() -> Any:
+    """How many models were loaded (``misses``) and reused (``hits``) since the last clear."""
+    return _load_weights.cache_info()
+
+
 def ensure_pad_token(tokenizer: Any, model: Any, model_id: str) -> None:
     """Give a tokenizer without a pad token one (unk, else eos) and tell the model its id.
 
