@@ -176,7 +176,7 @@ def test_bad_input_is_named(random_model_dir, kwargs, message):
 
 def test_direction_of_wrong_size(random_model_dir, tmp_path):
     path = save_direction(tmp_path / "d.pt", torch.ones(5))
-    with pytest.raises(ValueError, match=r"shape \(5,\); the model's hidden size is 32"):
+    with pytest.raises(ValueError, match=r"shape \(5,\); the perturbed layer's width is 32"):
         make(random_model_dir, perturb_layer=1, eps=1, direction=str(path))
 
 

@@ -29,8 +29,8 @@ def unit(v: Tensor, field: str = "direction") -> Tensor:
     return v.float() / norm
 
 
-def load_direction(path: str | Path, hidden_size: int, field: str = "direction") -> Tensor:
-    """Load a direction file and return a unit vector of size ``hidden_size``.
+def load_direction(path: str | Path, hidden_size: int | None, field: str = "direction") -> Tensor:
+    """Load a direction file and return a unit vector of size ``hidden_size`` (any size if None).
 
     Raises:
         FileNotFoundError: when the file is missing.
@@ -51,9 +51,11 @@ def load_direction(path: str | Path, hidden_size: int, field: str = "direction")
     if not isinstance(v, Tensor):
         raise ValueError(f"{field}={str(path)!r} holds no tensor")
     v = v.squeeze()
-    if v.dim() != 1 or v.shape[0] != hidden_size:
+    if v.dim() != 1 and hidden_size is None:
+        raise ValueError(f"{field}={str(path)!r} has shape {tuple(v.shape)}; a vector (1-d) is needed")
+    if v.dim() != 1 or (hidden_size is not None and v.shape[0] != hidden_size):
         raise ValueError(
-            f"{field}={str(path)!r} has shape {tuple(v.shape)}; the model's hidden size is "
+            f"{field}={str(path)!r} has shape {tuple(v.shape)}; the perturbed layer's width is "
             f"{hidden_size}, so a vector of shape ({hidden_size},) is needed"
         )
     return unit(v, field)
