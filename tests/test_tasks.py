@@ -13,7 +13,7 @@ from lm_eval.tasks import TaskManager
 from lm_eval_latent import judging as judges
 from lm_eval_latent.judging import selection
 
-from lm_eval_latent.task_classes import safety_task
+from lm_eval_latent.task_classes import protocol, safety_task
 from lm_eval_latent.task_classes.data import HubUnavailableError
 from lm_eval_latent.judging import Judgement, Verdict
 from lm_eval_latent.task_classes.safety_task import METRICS, SafetyTask, row_metrics
@@ -147,6 +147,21 @@ def test_unscored_rows_omit_every_rate(monkeypatch):
     assert task.process_results(dict(doc), [" "])["broken_rate"] == 1
 
 
+def test_a_non_finite_row_is_unscored_not_broken():
+    from lm_eval_latent.task_classes import protocol
+
+    for name in SHIPPED_TASKS:
+        task = load_task(name)
+        doc = dict(task.eval_docs[0])
+        assert task.process_results(doc, [protocol.NON_FINITE_TEXT]) == {"unscored": 1}
+        assert doc["judge"]["verdict"] == "unscored" and "not finite" in doc["judge"]["reason"]
+
+
+def test_judge_must_be_one_name():
+    with pytest.raises(ValueError, match=r"judge=\['keyword'\] is not a judge name: give one name as a string"):
+        load_task("refusal_rate", judge=["keyword"])
+
+
 def test_row_metrics_partition_scored_rows():
     for verdict in ("refused", "complied"):
         for broken in (False, True):
@@ -275,6 +290,10 @@ def test_second_judge_adds_agreement_and_logs_both_verdicts():
     assert (out["judge_agreement"], out["judge_disagreements"]) == ([["refused", "refused"]], 0)
     broken = task.process_results(dict(doc), [""])
     assert (broken["judge_agreement"], broken["judge_disagreements"]) == ([], 0)
+    lost = dict(doc)  # activations went non-finite: no text, so neither judge decided
+    out = task.process_results(lost, [protocol.NON_FINITE_TEXT])
+    assert (out["unscored"], out["judge_agreement"], out["judge_disagreements"]) == (1, [], 0)
+    assert lost["judge"]["verdict"] == lost["judge2"]["verdict"] == "unscored"
     assert task.aggregation()["judge_agreement"]([[["refused", "refused"]], [],
                                                   [["complied", "complied"]]]) == 1.0
 

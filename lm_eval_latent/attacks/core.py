@@ -6,8 +6,9 @@ so each row gets exactly the gradient it would get alone. Random deltas are draw
 generator seeded by the recipe seed and the row's own tokens, so a row gets the same noise in
 any batch.
 
-A row whose clean activations hold NaN or inf (or whose delta becomes non-finite) is marked not
-``ok``: its delta is zero and the task reports it unscored.
+A row whose clean activations hold NaN or inf, whose delta becomes non-finite, or whose
+computation overflows once the delta is added (`stays_finite`) is marked not ``ok``: its delta is
+zero and the task reports it unscored.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class AttackResult:
         delta: what to apply during generation (None when nothing is added).
         norms: ``[B]`` L2 norm of each row's perturbation (Frobenius over the prompt positions
             for per-position attacks; the vector norm for vector attacks).
-        ok: ``[B]`` False where activations or the delta were not finite.
+        ok: ``[B]`` False where activations, the delta or the perturbed logits were not finite.
     """
 
     delta: LayerDelta | None
@@ -219,7 +220,7 @@ def run_attack(
     if kind == "direction" and recipe.mode != "ablate" and budget.kind == "eps":
         # A fixed vector: no statistic of the clean activations is needed, skip that forward.
         h = torch.zeros(mask.shape[0], 1, width, device=mask.device)
-        ok = torch.ones(mask.shape[0], dtype=torch.bool)
+        ok = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
     else:
         h = capture(model, {**inputs, "position_ids": position_ids(mask)}, module_name).detach()
         ok = torch.isfinite(h).flatten(1).all(-1)
@@ -245,7 +246,32 @@ def run_attack(
     if delta is not None:
         ok = ok & torch.isfinite(delta).flatten(1).all(-1)
         delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
+    layer_delta = LayerDelta(module_name, delta, recipe.positions, ablate=ablate)
+    if delta is not None or ablate is not None:
+        ok = ok & stays_finite(model, backend, inputs, h, layer_delta)
+        if delta is not None:
+            layer_delta.delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
     norms = torch.where(ok, norms, torch.zeros_like(norms))
-    return AttackResult(
-        LayerDelta(module_name, delta, recipe.positions, ablate=ablate), norms.detach().float().cpu(), ok.cpu()
-    )
+    return AttackResult(layer_delta, norms.detach().float().cpu(), ok.cpu())
+
+
+def stays_finite(model: nn.Module, backend: Backend, inputs: dict[str, Tensor], h: Tensor,
+                 delta: LayerDelta) -> Tensor:
+    """``[B]`` whether each row's computation stays finite with ``delta`` applied to ``h``.
+
+    A finite delta can still break the model: the next layer's norm squares the perturbed
+    activations (in float32 at best), so a vector longer than ``sqrt(float32 max)`` (about
+    1.8e19) turns into inf there; and later layers can overflow in a narrow dtype. Such a row
+    would generate from degenerate or NaN logits and its text would be judged as if the model
+    had written it. So: the perturbed activations' squared norms must be finite in float32 (and
+    their entries in the model's dtype), and one forward of the prompt must give finite logits.
+    """
+    mask = inputs["attention_mask"]
+    edited = delta.edit(h)  # h: [B, T, H] clean activations, or [B, 1, H] zeros on the fast path
+    squares = edited.float().pow(2).sum(-1)
+    valid = mask.bool() if squares.shape[1] == mask.shape[1] else torch.ones_like(squares, dtype=torch.bool)
+    ok = ((torch.isfinite(squares) & torch.isfinite(edited).all(-1)) | ~valid).all(-1)
+    with torch.no_grad():
+        logits = backend.forward(model, {**inputs, "position_ids": position_ids(mask)}, delta)
+    finite = torch.isfinite(logits).all(-1) | ~mask.bool().to(logits.device)
+    return ok.to(mask.device) & finite.all(-1).to(mask.device)

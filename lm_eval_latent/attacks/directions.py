@@ -39,17 +39,22 @@ def load_direction(path: str | Path, hidden_size: int | None, field: str = "dire
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"{field}={str(path)!r}: no such file (give a .pt, .npy or .json vector)")
-    if p.suffix == ".npy":
-        import numpy as np
+    what = "a .pt tensor (or a dict with a 'direction' tensor), a .npy array or a .json list of floats"
+    try:
+        if p.suffix == ".npy":
+            import numpy as np
 
-        v = torch.from_numpy(np.load(p))
-    elif p.suffix == ".json":
-        v = torch.tensor(json.loads(p.read_text()), dtype=torch.float32)
-    else:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-        v = obj["direction"] if isinstance(obj, dict) else obj
+            v = torch.from_numpy(np.load(p, allow_pickle=False))
+        elif p.suffix == ".json":
+            v = torch.tensor(json.loads(p.read_text(encoding="utf-8")), dtype=torch.float32)
+        else:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+            v = obj.get("direction") if isinstance(obj, dict) else obj
+    except Exception as err:  # noqa: BLE001 - torch.load, numpy and json each raise their own kinds
+        raise ValueError(f"{field}={str(path)!r} is not a direction file ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}); expected {what}") from None
     if not isinstance(v, Tensor):
-        raise ValueError(f"{field}={str(path)!r} holds no tensor")
+        raise ValueError(f"{field}={str(path)!r} holds no tensor (found {type(v).__name__}); expected {what}")
     v = v.squeeze()
     if v.dim() != 1 and hidden_size is None:
         raise ValueError(f"{field}={str(path)!r} has shape {tuple(v.shape)}; a vector (1-d) is needed")

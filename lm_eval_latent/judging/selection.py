@@ -39,8 +39,8 @@ class JudgeSpec:
 
         known = ", ".join(sorted(JUDGES))
         if not isinstance(self.name, str):
-            raise ValueError(f"--metadata {self.key}={self.name!r} is not a judge name "
-                             f"(allowed: one of {known}, as a string)")
+            raise ValueError(f"--metadata {self.key}={self.name!r} is not a judge name: give one "
+                             f"name as a string (known: {known})")
         if self.name not in JUDGES:
             raise ValueError(f"--metadata {self.key}={self.name!r} is not a known judge "
                              f"(known: {known})")

@@ -102,6 +102,8 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
             self._model = load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
         self.intervention_backend = get_backend(self.perturb.backend, self.tokenizer)
         cfg = self.perturb
+        if cfg.budget is not None:
+            cfg.budget.check_dtype(self.network.dtype)
         # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
         # tasks) default to the paper's attack.
         self.recipe = self._recipe(cfg.attack or "direction")
@@ -178,12 +180,13 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
 
         return delta_fn
 
-    def default_delta_fn(self) -> DeltaFn | None:
-        """The configured perturbation for plain requests (None when clean)."""
+    def default_delta_fn(self, record: dict[tuple[int, ...], tuple[float, bool]] | None = None) -> DeltaFn | None:
+        """The configured perturbation for plain requests (None when clean); ``record`` as in
+        `attack_delta_fn`."""
         if not self.perturb.active or self.layer is None:
             return None
         budget = self.perturb.budget or self.recipe.default_budget
-        return self.attack_delta_fn(self.recipe, budget, self.layer)
+        return self.attack_delta_fn(self.recipe, budget, self.layer, record)
 
     @property
     def model(self) -> Any:
