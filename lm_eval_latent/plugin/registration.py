@@ -2,7 +2,7 @@
 
 Called by the start-up hook (`_hook.py`) right after lm-eval imports ``lm_eval.models`` or
 ``lm_eval.tasks``, and by ``lm-eval-latent`` / ``python -m lm_eval_latent`` directly. Everything
-here is idempotent.
+here is idempotent. The task folder itself is found by `lm_eval_latent.shipped`.
 """
 
 from __future__ import annotations
@@ -11,30 +11,27 @@ import functools
 from pathlib import Path
 from typing import Any
 
+from lm_eval_latent.shipped import tasks_dir
+
 MODEL_NAME = "latent_hf"
 MODEL_TARGET = "lm_eval_latent.model.latent_hf:LatentHFLM"
 
 
-def tasks_dir() -> Path:
-    """The folder holding our lm-eval task YAMLs (``tasks/`` in a checkout, shipped in the wheel)."""
-    import lm_eval_latent.tasks as tasks_pkg
-
-    return Path(tasks_pkg.__file__).resolve().parent
-
-
-def interventions_dir() -> Path:
-    """The folder holding our intervention and attack recipes (``interventions/``)."""
-    import lm_eval_latent.interventions as pkg
-
-    return Path(pkg.__file__).resolve().parent
-
-
 def on_models_imported(_module: Any = None) -> None:
-    """Register ``latent_hf`` as a lazy placeholder (the class is imported on first use)."""
-    from lm_eval.api.registry import model_registry
+    """Make ``latent_hf`` known to lm-eval's model registry.
 
-    if MODEL_NAME not in model_registry:
-        model_registry.register(MODEL_NAME, target=MODEL_TARGET)
+    Where the installed lm-eval loads plugins itself (``lm_eval.api.registry.load_plugins``, on its
+    main branch after 0.4.13), that reads our ``lm_eval.models`` entry point; otherwise, or if it
+    did not register us, ``latent_hf`` is registered here as a lazy placeholder (the class is
+    imported on first use).
+    """
+    from lm_eval.api import registry
+
+    load_plugins = getattr(registry, "load_plugins", None)
+    if load_plugins is not None and MODEL_NAME not in registry.model_registry:
+        load_plugins()
+    if MODEL_NAME not in registry.model_registry:
+        registry.model_registry.register(MODEL_NAME, target=MODEL_TARGET)
 
 
 def _with_our_tasks(include_path: Any) -> list[str]:
