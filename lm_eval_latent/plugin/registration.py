@@ -7,7 +7,9 @@ here is idempotent. The task folder itself is found by `lm_eval_latent.shipped`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +48,23 @@ def _with_our_tasks(include_path: Any) -> list[str]:
     return [ours] + [p for p in paths if Path(p).resolve() != Path(ours)]
 
 
+# Whether TaskManagers built without an explicit ``include_defaults`` index lm-eval's own task
+# YAMLs (about 14k files, most of lm-eval's start-up). `lm-eval-latent` turns it off for runs
+# that only name our tasks or tasks under --include_path (see `builtin_tasks_indexed`).
+_INDEX_BUILTIN = [True]
+
+
+@contextlib.contextmanager
+def builtin_tasks_indexed(flag: bool) -> Iterator[None]:
+    """While inside, TaskManagers index lm-eval's built-in tasks only when ``flag`` is true."""
+    saved = _INDEX_BUILTIN[0]
+    _INDEX_BUILTIN[0] = flag
+    try:
+        yield
+    finally:
+        _INDEX_BUILTIN[0] = saved
+
+
 def on_tasks_imported(module: Any = None) -> None:
     """Make every ``TaskManager`` also index our task folder."""
     if module is None:
@@ -56,12 +75,12 @@ def on_tasks_imported(module: Any = None) -> None:
     original = manager_cls.__init__
 
     @functools.wraps(original)
-    def __init__(self, verbosity=None, include_path=None, include_defaults=True, metadata=None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, verbosity=None, include_path=None, include_defaults=None, metadata=None, **kwargs):  # type: ignore[no-untyped-def]
         original(
             self,
             verbosity=verbosity,
             include_path=_with_our_tasks(include_path),
-            include_defaults=include_defaults,
+            include_defaults=_INDEX_BUILTIN[0] if include_defaults is None else include_defaults,
             metadata=metadata,
             **kwargs,
         )
