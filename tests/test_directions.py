@@ -50,3 +50,20 @@ def test_direction_command_reports_bad_layer(random_model_dir, tmp_path, capsys)
     assert direction_main(["--model", str(random_model_dir), "--layer", "9", "--out", str(tmp_path / "d.pt")]) == 2
     assert "--layer=9 is out of range" in capsys.readouterr().err
     assert not (tmp_path / "d.pt").exists()
+
+
+def test_files_that_hold_no_direction_are_named(tmp_path):
+    import pytest
+
+    text = tmp_path / "notes.pt"
+    text.write_text("not a tensor")
+    torch.save({"weights": torch.ones(4)}, tmp_path / "dict.pt")
+    (tmp_path / "words.json").write_text('["a", "b"]')
+    (tmp_path / "latin1.json").write_bytes(b"[1.0, \xff]")
+    cases = {"notes.pt": "is not a direction file (", "dict.pt": "holds no tensor (found NoneType)",
+             "words.json": "is not a direction file (", "latin1.json": "is not a direction file (UnicodeDecodeError"}
+    for name, message in cases.items():
+        with pytest.raises(ValueError) as err:
+            load_direction(tmp_path / name, 4)
+        assert f"direction={str(tmp_path / name)!r}" in str(err.value) and message in str(err.value)
+        assert "expected a .pt tensor" in str(err.value)

@@ -146,6 +146,21 @@ def test_unscored_rows_omit_every_rate(monkeypatch):
     assert task.process_results(dict(doc), [" "])["broken_rate"] == 1
 
 
+def test_a_non_finite_row_is_unscored_not_broken():
+    from lm_eval_latent.task_classes import protocol
+
+    for name in SHIPPED_TASKS:
+        task = load_task(name)
+        doc = dict(task.eval_docs[0])
+        assert task.process_results(doc, [protocol.NON_FINITE_TEXT]) == {"unscored": 1}
+        assert doc["judge"]["verdict"] == "unscored" and "not finite" in doc["judge"]["reason"]
+
+
+def test_judge_must_be_one_name():
+    with pytest.raises(ValueError, match=r"judge=\['keyword'\] is not a judge name: give one name as a string"):
+        load_task("refusal_rate", judge=["keyword"])
+
+
 def test_row_metrics_partition_scored_rows():
     for verdict in ("refused", "complied"):
         for broken in (False, True):

@@ -29,8 +29,8 @@ def unit(v: Tensor, field: str = "direction") -> Tensor:
     return v.float() / norm
 
 
-def load_direction(path: str | Path, hidden_size: int, field: str = "direction") -> Tensor:
-    """Load a direction file and return a unit vector of size ``hidden_size``.
+def load_direction(path: str | Path, hidden_size: int | None, field: str = "direction") -> Tensor:
+    """Load a direction file and return a unit vector of size ``hidden_size`` (any size if None).
 
     Raises:
         FileNotFoundError: when the file is missing.
@@ -39,21 +39,28 @@ def load_direction(path: str | Path, hidden_size: int, field: str = "direction")
     p = Path(path).expanduser()
     if not p.is_file():
         raise FileNotFoundError(f"{field}={str(path)!r}: no such file (give a .pt, .npy or .json vector)")
-    if p.suffix == ".npy":
-        import numpy as np
+    what = "a .pt tensor (or a dict with a 'direction' tensor), a .npy array or a .json list of floats"
+    try:
+        if p.suffix == ".npy":
+            import numpy as np
 
-        v = torch.from_numpy(np.load(p))
-    elif p.suffix == ".json":
-        v = torch.tensor(json.loads(p.read_text()), dtype=torch.float32)
-    else:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-        v = obj["direction"] if isinstance(obj, dict) else obj
+            v = torch.from_numpy(np.load(p, allow_pickle=False))
+        elif p.suffix == ".json":
+            v = torch.tensor(json.loads(p.read_text(encoding="utf-8")), dtype=torch.float32)
+        else:
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+            v = obj.get("direction") if isinstance(obj, dict) else obj
+    except Exception as err:  # noqa: BLE001 - torch.load, numpy and json each raise their own kinds
+        raise ValueError(f"{field}={str(path)!r} is not a direction file ({type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}); expected {what}") from None
     if not isinstance(v, Tensor):
-        raise ValueError(f"{field}={str(path)!r} holds no tensor")
+        raise ValueError(f"{field}={str(path)!r} holds no tensor (found {type(v).__name__}); expected {what}")
     v = v.squeeze()
-    if v.dim() != 1 or v.shape[0] != hidden_size:
+    if v.dim() != 1 and hidden_size is None:
+        raise ValueError(f"{field}={str(path)!r} has shape {tuple(v.shape)}; a vector (1-d) is needed")
+    if v.dim() != 1 or (hidden_size is not None and v.shape[0] != hidden_size):
         raise ValueError(
-            f"{field}={str(path)!r} has shape {tuple(v.shape)}; the model's hidden size is "
+            f"{field}={str(path)!r} has shape {tuple(v.shape)}; the perturbed layer's width is "
             f"{hidden_size}, so a vector of shape ({hidden_size},) is needed"
         )
     return unit(v, field)

@@ -254,6 +254,9 @@ def get_scorer(name: str = DEFAULT_SCORER, **options: Any) -> Scorer:
         ValueError: for an unknown name, listing the known ones, or a bad option value.
         TypeError: for an option the scorer (or its judge) does not take.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"scorer={name!r} is not a scorer name: give one name as a string "
+                         f"(known: {', '.join(sorted(SCORERS))})")
     if name not in SCORERS:
         raise ValueError(f"unknown scorer {name!r} (known: {', '.join(sorted(SCORERS))})")
     key = tuple(sorted(options.items()))

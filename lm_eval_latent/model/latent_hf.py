@@ -30,7 +30,7 @@ from lm_eval_latent.model.adapters import load_adapter
 from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
 from lm_eval_latent.model.config import PerturbConfig
 from lm_eval_latent.attacks.directions import load_direction, random_direction
-from lm_eval_latent.attacks.intervention import LayerDelta, get_backend
+from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, output_width
 from lm_eval_latent.model.latent_requests import LatentRequestsMixin
 from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer
 
@@ -102,15 +102,21 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
             self._model = load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
         self.intervention_backend = get_backend(self.perturb.backend, self.tokenizer)
         cfg = self.perturb
+        if cfg.budget is not None:
+            cfg.budget.check_dtype(self.network.dtype)
         # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
         # tasks) default to the paper's attack.
         self.recipe = self._recipe(cfg.attack or "direction")
         self.lvs_recipe = self.recipe if cfg.attack else self._recipe("pgd_linf")
-        self.direction: Tensor | None = (
-            load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
-        )
         self.layer: ResolvedLayer | None = (
             resolve_layer(self.model, cfg.perturb_layer) if cfg.perturb_layer is not None else None
+        )
+        if self.layer is not None:
+            output_width(self.network, self.layer.module_name)  # probed once now, not mid-request
+        # Checked against the configured layer's width now; a layer named by a task later is
+        # checked by the attack (widths differ where embeddings are projected, as in OPT-350m).
+        self.direction: Tensor | None = (
+            load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
         )
         self._stand_in: _PerturbedModel | None = None
         self._delta_override: DeltaFn | None = None
@@ -123,9 +129,9 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
 
     # ------------------------------------------------------------------ set-up
     @property
-    def hidden_size(self) -> int:
-        """Width of the residual stream."""
-        return int(self.model.get_input_embeddings().weight.shape[-1])
+    def hidden_size(self) -> int | None:
+        """Width of the perturbed layer's output (None while no ``perturb_layer`` is set)."""
+        return output_width(self.network, self.layer.module_name) if self.layer is not None else None
 
     def _recipe(self, name: str) -> AttackRecipe:
         cfg = self.perturb
@@ -140,6 +146,8 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
         """The fixed vector added by the default attack (``direction`` with an ``eps`` budget)."""
         budget = self.perturb.budget
         if self.recipe.kind != "direction" or self.recipe.mode == "ablate" or budget is None or budget.kind != "eps":
+            return None
+        if self.layer is None:
             return None
         d = self.direction if self.direction is not None else random_direction(self.hidden_size, self.recipe.seed)
         return d * budget.value * (-1.0 if self.recipe.mode == "subtract" else 1.0)
@@ -172,12 +180,13 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
 
         return delta_fn
 
-    def default_delta_fn(self) -> DeltaFn | None:
-        """The configured perturbation for plain requests (None when clean)."""
+    def default_delta_fn(self, record: dict[tuple[int, ...], tuple[float, bool]] | None = None) -> DeltaFn | None:
+        """The configured perturbation for plain requests (None when clean); ``record`` as in
+        `attack_delta_fn`."""
         if not self.perturb.active or self.layer is None:
             return None
         budget = self.perturb.budget or self.recipe.default_budget
-        return self.attack_delta_fn(self.recipe, budget, self.layer)
+        return self.attack_delta_fn(self.recipe, budget, self.layer, record)
 
     @property
     def model(self) -> Any:

@@ -33,6 +33,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_latent import metrics
+from lm_eval_latent.fields import parse_number
 
 from lm_eval_latent.task_classes import protocol
 from lm_eval_latent.task_classes.safety_task import judge_from_metadata
@@ -136,9 +137,8 @@ class LVSTask(ConfigurableTask):
         super().__init__(config=config, **kwargs)
         metadata = self.config.metadata or {}
         self.settings = settings_from_metadata(metadata)
-        self.eta = float(metadata.get("eta", 1e-4))
-        if not self.eta > 0:
-            raise ValueError(f"eta={metadata.get('eta')!r} is not allowed (allowed: a number > 0)")
+        # inf would make every LVS 0 and pass any LVS gate: finite and > 0 only.
+        self.eta = parse_number(metadata.get("eta", 1e-4), "eta", minimum=0.0, above=True)
         judge_from_metadata(metadata)  # an unknown judge fails before any generation
         self._scorer()  # likewise for an unknown scorer
         names: dict[str, tuple[Callable, bool]] = {"refusal_clean": (_mean, True)}
