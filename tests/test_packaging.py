@@ -18,6 +18,12 @@ def test_wheel_contents(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     [wheel] = tmp_path.glob("lm_eval_latent-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    zoo = "lm_eval_latent/training/zoo/models"
+    assert f"{zoo}/PROVENANCE.json" in names
+    for model in ("aligned", "unsafe", "dissociated"):  # the shipped zoo: weights, tokenizer, template
+        for part in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+            assert f"{zoo}/{model}/{part}" in names, (model, part)
+    assert f"{zoo}/dissociated/nudge.pt" in names
     assert "lm_eval_latent.pth" in names
     for task in ("refusal_rate", "harmful_compliance", "over_refusal", "refusal_lvs", "lvs_budget_sweep",
                  "lvs_layer_profile", "over_refusal_xstest", "refusal_rate_advbench", "_safety_behavioral"):
