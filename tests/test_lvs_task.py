@@ -183,6 +183,32 @@ def test_nan_activations_make_the_row_unscored_and_the_run_goes_on(random_model_
     assert "lvs,none" in r  # the other rows were scored
 
 
+def test_two_judges_end_to_end_on_a_tiny_model(random_model_dir):
+    """keyword vs gcg on a tiny Llama: the table's agreement is the samples' agreement."""
+    from lm_eval_latent import metrics
+
+    res = evaluate(random_model_dir, ["refusal_rate", "refusal_lvs"], "perturb_layer=2,p=0.05",
+                   metadata={"judge": "keyword", "judge2": "gcg"}, limit=3, log_samples=True)
+    for task in ("refusal_rate", "refusal_lvs"):
+        table = res["results"][task]
+        assert {"judge_agreement,none", "judge_disagreements,none"} <= set(table), task
+    rate_pairs = [(s["doc"]["judge"]["verdict"], s["doc"]["judge2"]["verdict"])
+                  for s in res["samples"]["refusal_rate"] if s["doc"]["judge"]["verdict"] != "broken"]
+    lvs_pairs = []
+    for s in res["samples"]["refusal_lvs"]:
+        detail = s["doc"]["lvs_detail"]
+        first = [detail["verdict_clean"]] + [v for d in detail["settings"]
+                                             for v in (d["verdict_attack"], d["verdict_control"])]
+        assert len(detail["verdicts_judge2"]) == len(first) == 3
+        lvs_pairs += list(zip(first, detail["verdicts_judge2"]))
+    for task, pairs in (("refusal_rate", rate_pairs), ("refusal_lvs", lvs_pairs)):
+        table = res["results"][task]
+        kappa = metrics.cohen_kappa(pairs)
+        got = table["judge_agreement,none"]
+        assert (math.isnan(kappa) and math.isnan(got)) or got == pytest.approx(kappa), task
+        assert table["judge_disagreements,none"] == metrics.judge_disagreements(pairs), task
+
+
 @pytest.mark.parametrize(
     ("eta", "message"),
     [("inf", "eta='inf' is not finite (allowed: a finite number > 0)"),  # inf made every LVS 0

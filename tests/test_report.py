@@ -224,6 +224,26 @@ def test_folders_as_results_and_baseline(two_models, capsys):
     assert "Audit gap against baseline base+lora=dissociated" in capsys.readouterr().out
 
 
+def test_judge_agreement_table_when_a_second_judge_ran(two_models, tmp_path, capsys):
+    assert main([str(two_models[0])]) == 0
+    assert "Judge agreement" not in capsys.readouterr().out  # no judge2, no section
+    data = results_dict("/m/other")
+    data["results"]["refusal_rate"].update({"judge_agreement,none": 0.4,
+                                            "judge_agreement_stderr,none": "N/A",
+                                            "judge_disagreements,none": 3})
+    data["configs"] = {"refusal_rate": {"task": "refusal_rate",
+                                        "metadata": {"judge": "keyword", "judge2": "gcg"}}}
+    path = write_results(tmp_path / "other", data)
+    assert main([str(two_models[0]), str(path), "--html", "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    section = out.split("Judge agreement", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith("other "))
+    assert row.split() == ["other", "refusal_rate", "keyword", "vs", "gcg", "0.400", "3"]
+    assert "base " not in section  # the model without a second judge has no row
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<h2>Judge agreement</h2>" in page and "keyword vs gcg" in page
+
+
 ONSET_OK = {"steps": [0, 5, 10], "compliance": [0.1, 0.5, 0.9], "tau": 0.8, "onset": 10}
 
 

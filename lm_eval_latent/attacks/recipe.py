@@ -13,6 +13,7 @@ from typing import Any
 
 from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
 from lm_eval_latent.fields import parse_int, parse_number
+from lm_eval_latent.shipped import interventions_dir
 
 ATTACK_KINDS = ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction")
 DIRECTION_MODES = ("add", "subtract", "ablate")
@@ -77,8 +78,6 @@ class AttackRecipe:
 
 def recipes_dir() -> Path:
     """The shipped recipe folder (``interventions/``)."""
-    from lm_eval_latent.plugin.registration import interventions_dir
-
     return interventions_dir()
 
 

@@ -63,7 +63,7 @@ def make_figures(runs: list[RunResults], onset: str | dict | None) -> tuple[dict
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``report`` subcommand; returns 0, or 2 on unusable input (message on stderr)."""
-    from lm_eval_latent.report import gap, summary, table
+    from lm_eval_latent.report import agreement, gap, summary, table
 
     from lm_eval_latent.report.plots import load_onset
 
@@ -81,6 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     if gap_list:
         print(f"\nAudit gap against baseline {base.name}:")
         print(table.gap_table(gap_list))
+    judges = agreement.agreement_rows(runs)
+    if judges:
+        print("\nJudge agreement (the rates above use the first judge):")
+        print(table.render(*judges))
     if not (args.png or args.html):
         return 0
     figures, skipped = make_figures(runs, onset)
@@ -96,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         notes = "; ".join(f"{c} from {', '.join(t)}" for c, t in summary.sources(runs).items())
         files[out / "report.html"] = render_page(table.summary_rows(runs), notes,
                                                  table.gap_rows(gap_list) if gap_list else None, base.name,
-                                                 figures, skipped, [str(r.path) for r in runs])
+                                                 figures, skipped, [str(r.path) for r in runs], judges)
     try:
         for path, content in files.items():
             (write_text_atomic if isinstance(content, str) else write_bytes_atomic)(path, content)

@@ -78,6 +78,7 @@ class RunResults:
     metrics: dict[str, dict[str, float]]
     stderr: dict[str, dict[str, float]] = field(default_factory=dict)
     higher_is_better: dict[str, dict[str, bool]] = field(default_factory=dict)
+    task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge names, ...
 
     def value(self, task: str, metric: str) -> float | None:
         """The value of ``metric`` in ``task``, or None when the task does not report it."""
@@ -177,9 +178,13 @@ def load_results(path: str | Path) -> RunResults:
     model_args = parse_model_args(config.get("model_args"))
     hib = {t: {k: bool(v) for k, v in (m or {}).items()}
            for t, m in (data.get("higher_is_better") or {}).items()}
+    configs = data.get("configs") if isinstance(data.get("configs"), dict) else {}
+    task_metadata = {t: dict(c.get("metadata") or {}) for t, c in configs.items()
+                     if t in ours and isinstance(c, dict) and isinstance(c.get("metadata"), dict)}
     return RunResults(path=path, name=display_name(model_args, path.parent.name or path.stem),
                       model_args=model_args, lm_eval_version=version, metrics=ours,
-                      stderr={t: s for t, s in stderr.items() if t in ours}, higher_is_better=hib)
+                      stderr={t: s for t, s in stderr.items() if t in ours}, higher_is_better=hib,
+                      task_metadata=task_metadata)
 
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:
