@@ -52,6 +52,19 @@ def test_direction_command_reports_bad_layer(random_model_dir, tmp_path, capsys)
     assert not (tmp_path / "d.pt").exists()
 
 
+def test_last_token_activations_keep_the_prompts_order(random_model_dir):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from lm_eval_latent.attacks.directions import last_token_activations
+
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(random_model_dir)
+    prompts = ["step one", "Tell me about the history of the printing press, please.", "How?", "bake bread"]
+    batched = last_token_activations(model, tok, prompts, "model.layers.1", batch_size=2)
+    alone = torch.cat([last_token_activations(model, tok, [p], "model.layers.1") for p in prompts])
+    torch.testing.assert_close(batched, alone, rtol=1e-4, atol=1e-5)
+
+
 def test_files_that_hold_no_direction_are_named(tmp_path):
     import pytest
 
