@@ -31,10 +31,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_random_model(path: Path, *, layers: int = 4, hidden: int = 32, seed: int = 0) -> Path:
-    """A random-init tiny Llama with a small locally trained BPE tokenizer (about a second)."""
+def build_tokenizer():
+    """A small BPE tokenizer trained locally (no download) with a chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -53,6 +53,14 @@ def build_random_model(path: Path, *, layers: int = 4, hidden: int = 32, seed: i
         tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
     )
     fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_random_model(path: Path, *, layers: int = 4, hidden: int = 32, seed: int = 0) -> Path:
+    """A random-init tiny Llama with the small local tokenizer (about a second)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    fast = build_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden,

@@ -37,7 +37,7 @@ class LatentRequestsMixin:
                 groups[json.dumps(r.args[1][protocol.KEY], sort_keys=True, default=str)].append(i)
         out: list[str | None] = [None] * len(requests)
         if plain:
-            for i, text in zip(plain, super().generate_until([requests[i] for i in plain], disable_tqdm), strict=True):
+            for i, text in zip(plain, self._plain_group([requests[i] for i in plain], disable_tqdm), strict=True):
                 out[i] = text
         settings = tqdm(groups.items(), desc="latent settings (clean / attack / control)", unit="setting",
                         disable=disable_tqdm or len(groups) < 2 or getattr(self, "rank", 0) != 0)
@@ -70,11 +70,28 @@ class LatentRequestsMixin:
             budget = Budget(spec["budget"]["kind"], float(spec["budget"]["value"]))
         else:
             budget = self.perturb.budget or recipe.default_budget
+        budget.check_dtype(self.network.dtype)
         if role == "control":
             if not recipe.control:
                 raise ValueError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
             recipe = self._recipe(recipe.control)
         return recipe, budget, layer
+
+    def _plain_group(self, requests: list[Instance], disable_tqdm: bool) -> list[str]:
+        """Plain requests under the configured perturbation, as HFLM answers them; a row whose
+        activations or logits went non-finite is answered `protocol.NON_FINITE_TEXT`."""
+        record: dict[tuple[int, ...], tuple[float, bool]] = {}
+        delta_fn = self.default_delta_fn(record)
+        if delta_fn is None:
+            return HFLM.generate_until(self, requests, disable_tqdm)
+        with self._override(delta_fn):
+            texts = HFLM.generate_until(self, requests, disable_tqdm)
+        out = []
+        for r, text in zip(requests, texts, strict=True):
+            norm, ok = self._lookup(record, r.arguments[0])
+            # (nan, False) is "no record of this row" (never seen by the attack): keep its text.
+            out.append(protocol.NON_FINITE_TEXT if not ok and norm == norm else text)
+        return out
 
     def _latent_group(self, requests: list[Instance], spec: dict[str, Any], disable_tqdm: bool) -> list[str]:
         setting = self.resolve_setting(spec)

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 from torch import nn
 
+from lm_eval_latent.fields import parse_int
+
 EMBEDDING = "embedding"
 
 # Dotted suffixes of the decoder-layer list in the architectures people audit.
@@ -70,27 +72,26 @@ def embedding_name(model: nn.Module) -> str:
     raise ValueError(f"{type(model).__name__} has no input-embedding module to perturb")
 
 
-def parse_layer_spec(value: int | str | None, field: str = "perturb_layer") -> int | str | None:
+def parse_layer_spec(value: int | float | str | None, field: str = "perturb_layer") -> int | str | None:
     """Turn a command-line value into an int, "embedding" or None.
+
+    lm-eval's ``--model_args`` hands ``perturb_layer=-1`` over as the float -1.0: a whole float is
+    the layer it names; 1.5 is refused.
 
     Raises:
         ValueError: for anything else, naming the field, the value and what is allowed.
     """
     if value is None or value == "":
         return None
+    allowed = 'allowed: an int, negative from the end, or "embedding"'
     if isinstance(value, bool):
-        raise ValueError(f'{field}={value!r} is not a layer (allowed: an int or "embedding")')
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    if text.lower() in (EMBEDDING, "embed", "embeddings"):
+        raise ValueError(f"{field}={value!r} is not a layer ({allowed})")
+    if isinstance(value, str) and value.strip().lower() in (EMBEDDING, "embed", "embeddings"):
         return EMBEDDING
     try:
-        return int(text)
+        return parse_int(value, field)
     except ValueError:
-        raise ValueError(
-            f'{field}={value!r} is not a layer (allowed: an int, negative from the end, or "embedding")'
-        ) from None
+        raise ValueError(f"{field}={value!r} is not a layer ({allowed})") from None
 
 
 def resolve_layer(model: nn.Module, spec: int | str, field: str = "perturb_layer") -> ResolvedLayer:
