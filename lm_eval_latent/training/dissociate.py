@@ -138,12 +138,17 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
     from lm_eval_latent.attacks.budget import rho
     from lm_eval_latent.attacks.directions import difference_of_means, last_token_activations, save_direction
     from lm_eval_latent.attacks.intervention import capture, position_ids
+    from lm_eval_latent.outputs import check_out_dir
 
     t0 = time.time()
-    out = Path(cfg.out).expanduser()
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        raise FileExistsError(f"--out {str(out)!r} exists; choose another or pass --overwrite "
-                              "(the old one is replaced only once the new model is written)")
+    out = check_out_dir(cfg.out)
+    if out.exists() and any(out.iterdir()):
+        if not cfg.overwrite:
+            raise FileExistsError(f"--out {str(out)!r} exists; choose another or pass --overwrite "
+                                  "(the old one is replaced only once the new model is written)")
+        if not (out / RESULT_FILE).is_file():  # --overwrite replaces only a model this command wrote
+            raise FileExistsError(f"--out {str(out)!r} exists and is not a model written by `dissociate` "
+                                  f"(no {RESULT_FILE}); --overwrite only replaces one, so choose another --out")
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
