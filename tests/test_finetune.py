@@ -161,3 +161,21 @@ def test_cli_reports_bad_data(tmp_path, capsys, random_model_dir):
     assert main(["attack", "finetune", "--model", str(random_model_dir), "--data", str(bad), "--out",
                  str(tmp_path / "o")]) == 2
     assert "bad.jsonl: row 1 has no column 'response'" in capsys.readouterr().err
+
+
+def test_make_data_overwrite_replaces_only_a_pairs_file(tmp_path, capsys):
+    from lm_eval_latent.training.finetune import main
+
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"title": "mine"}\n')
+    assert main(["make-data", "--out", str(notes), "--limit", "3", "--overwrite"]) == 2
+    assert "is not a pairs file written by `attack make-data`" in capsys.readouterr().err
+    assert notes.read_text() == '{"title": "mine"}\n'
+    pairs = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--out", str(pairs), "--limit", "3"]) == 0
+    assert main(["make-data", "--out", str(pairs), "--limit", "3"]) == 2
+    assert main(["make-data", "--out", str(pairs), "--limit", "2", "--overwrite"]) == 0
+    assert len(pairs.read_text().splitlines()) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["make-data", "--out", str(tmp_path / "x.jsonl"), "--limit", "-2"])
+    assert exit_.value.code == 2 and "--limit='-2' is out of range" in capsys.readouterr().err

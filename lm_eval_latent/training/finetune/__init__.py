@@ -26,7 +26,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="prompt set (`harmful`, a public set, or `zoo`: the toy corpus's harmful requests)")
     d.add_argument("--limit", type=arg_int("--limit", minimum=1), default=None)
     d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--overwrite", action="store_true")
+    d.add_argument("--overwrite", action="store_true", help="replace an --out written by an earlier make-data")
 
     f = sub.add_parser("finetune", help="supervised fine-tuning on (request, compliant response) pairs")
     f.add_argument("--model", required=True, help="base model: local directory or Hub id")
@@ -75,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "make-data":
-            from lm_eval_latent.training.finetune.data import harmful_requests, make_placeholder_pairs, write_pairs
+            from lm_eval_latent.training.finetune.data import (check_out_pairs, harmful_requests,
+                                                               make_placeholder_pairs, write_pairs)
 
+            check_out_pairs(args.out, overwrite=args.overwrite)
             pairs = make_placeholder_pairs(harmful_requests(args.source), seed=args.seed, limit=args.limit)
             print(f"{len(pairs)} pairs -> {write_pairs(pairs, args.out, overwrite=args.overwrite)}")
         elif args.command == "finetune":
