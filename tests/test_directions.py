@@ -80,3 +80,28 @@ def test_files_that_hold_no_direction_are_named(tmp_path):
             load_direction(tmp_path / name, 4)
         assert f"direction={str(tmp_path / name)!r}" in str(err.value) and message in str(err.value)
         assert "expected a .pt tensor" in str(err.value)
+
+
+def test_direction_command_checks_out_before_loading_anything(tmp_path, capsys):
+    import pytest
+
+    other = tmp_path / "weights.pt"
+    torch.save({"w": torch.ones(2)}, other)
+    before = other.read_bytes()
+    args = ["--model", str(tmp_path / "no_model"), "--layer", "1"]
+    assert direction_main([*args, "--out", str(other)]) == 2
+    assert "exists; choose another path or pass --overwrite" in capsys.readouterr().err
+    assert direction_main([*args, "--out", str(other), "--overwrite"]) == 2
+    assert "is not a direction file written by `lm-eval-latent direction`" in capsys.readouterr().err
+    assert other.read_bytes() == before
+    with pytest.raises(SystemExit) as exit_:
+        direction_main([*args, "--out", str(tmp_path / "d.pt"), "--limit", "-2"])
+    assert exit_.value.code == 2 and "--limit='-2' is out of range" in capsys.readouterr().err
+
+
+def test_direction_command_replaces_its_own_file_with_overwrite(random_model_dir, tmp_path, capsys):
+    out = tmp_path / "d.pt"
+    args = ["--model", str(random_model_dir), "--layer", "1", "--limit", "4", "--out", str(out)]
+    assert direction_main(args) == 0
+    assert direction_main(args) == 2 and "pass --overwrite" in capsys.readouterr().err
+    assert direction_main([*args, "--overwrite"]) == 0

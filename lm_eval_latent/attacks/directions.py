@@ -66,6 +66,15 @@ def load_direction(path: str | Path, hidden_size: int | None, field: str = "dire
     return unit(v, field)
 
 
+def is_direction_file(path: str | Path) -> bool:
+    """Whether ``path`` is a direction written by `save_direction` (what ``--overwrite`` may replace)."""
+    try:
+        obj = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not ours
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get("direction"), Tensor)
+
+
 def save_direction(path: str | Path, direction: Tensor, **meta: object) -> Path:
     """Save a direction as ``.pt`` with metadata (layer, source sets, ...), atomically."""
     p = Path(path).expanduser()
