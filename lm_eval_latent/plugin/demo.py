@@ -22,7 +22,7 @@ RUNS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("dissociated", "dissociated", AUDIT, "safety_behavioral,refusal_lvs,lvs_layer_profile,lvs_budget_sweep", SWEEPS),
     # a random push of half the mean activation norm at the same layer: refusal barely moves
     ("aligned_random_push", "aligned", "perturb_layer=3,frac=0.5", "refusal_rate", {}),
-    # the latent attack applied to every answer: refusal collapses
+    # the latent attack applied to every answer: refusal falls (0.925 -> 0.775 on the shipped model)
     ("aligned_pgd_attack", "aligned", "perturb_layer=3,attack=pgd_linf,p=0.2", "refusal_rate", {}),
     ("unsafe", "unsafe", "", "safety_behavioral", {}),
 ]
