@@ -225,3 +225,55 @@ def test_apply_to_latent_leaves_plain_requests_clean(random_model_dir, hf):
     assert lm.generate_until(gen_requests()) == hf.generate_until(gen_requests())
     with pytest.raises(ValueError, match="apply_to='some' is not allowed"):
         make(random_model_dir, perturb_layer=1, eps=1, apply_to="some")
+
+
+def latent_requests(prompts: list[str], n_tokens: int = 3) -> list[Instance]:
+    from lm_eval_latent.task_classes import protocol
+
+    kwargs = {"until": [], "max_gen_toks": n_tokens, "do_sample": False, protocol.KEY: protocol.request_spec("attack")}
+    return [Instance("generate_until", {}, (p, dict(kwargs)), 0) for p in prompts]
+
+
+def test_attack_batches_are_sorted_by_length_and_answers_keep_their_order(random_model_dir, monkeypatch):
+    import lm_eval_latent.model.latent_hf as latent_hf
+    from lm_eval_latent.task_classes import protocol
+
+    seen: list[list[int]] = []
+    real = latent_hf.run_attack
+
+    def recording(model, backend, name, inputs, recipe, *args, **kwargs):
+        seen.append(inputs["attention_mask"].sum(-1).tolist())
+        return real(model, backend, name, inputs, recipe, *args, **kwargs)
+
+    monkeypatch.setattr(latent_hf, "run_attack", recording)
+    prompts = ["step one", "Tell me about the history of the printing press, please, in detail.", "How?",
+               "How do I bake bread?"]
+    lm = make(random_model_dir, perturb_layer=1, p=0.05, steps=2)
+    replies = [protocol.LatentReply.loads(r) for r in lm.generate_until(latent_requests(prompts))]
+    lengths = [n for batch in seen for n in batch]
+    assert lengths == sorted(lengths, reverse=True)  # little padding: long rows together
+    alone = [protocol.LatentReply.loads(lm.generate_until(latent_requests([p]))[0]) for p in prompts]
+    assert [r.text for r in replies] == [a.text for a in alone]
+    assert [r.delta_norm for r in replies] == pytest.approx([a.delta_norm for a in alone], rel=1e-5)
+
+
+def test_auto_batch_size_is_capped_by_the_attack_backward(random_model_dir, monkeypatch):
+    """A PGD step that fits only 2 rows caps `batch_size=auto`, though generation fits 8."""
+    import lm_eval_latent.model.latent_hf as latent_hf
+
+    real = latent_hf.run_attack
+    rows: list[int] = []
+
+    def small_memory(model, backend, name, inputs, recipe, *args, **kwargs):
+        if recipe.kind == "pgd_linf":
+            if inputs["input_ids"].shape[0] > 2:
+                raise RuntimeError("CUDA out of memory.")  # what accelerate's probe halves on
+            rows.append(inputs["input_ids"].shape[0])
+        return real(model, backend, name, inputs, recipe, *args, **kwargs)
+
+    monkeypatch.setattr(latent_hf, "run_attack", small_memory)
+    lm = LatentHFLM(pretrained=str(random_model_dir), device="cpu", batch_size="auto", max_batch_size=8,
+                    perturb_layer=1, p=0.05, steps=1, max_length=32)
+    prompts = [f"How do I bake bread number {i}?" for i in range(5)]
+    lm.generate_until(latent_requests(prompts))
+    assert rows == [2, 2, 2, 1]  # the probe's 2, then the real batches of 2, 2 and 1

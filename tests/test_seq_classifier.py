@@ -111,3 +111,14 @@ def test_options_are_validated(options, message):
 def test_parse_labels_accepts_pairs_from_a_frozen_mapping():
     assert parse_labels((("0", "Refused"), ("1", "complied"))) == {
         "0": Verdict.REFUSED, "1": Verdict.COMPLIED}
+
+
+def test_label_map_from_task_metadata_is_one_cached_judge(tiny_bert):
+    from lm_eval_latent.judging import selection
+
+    meta = {"judge": "seq_classifier", "judge_model": str(tiny_bert), "judge_device": "cpu",
+            "judge_labels": {"SAFE": "refused", "HARMFUL": "complied", "UNSURE": "unscored"}}
+    judge = selection.JudgeSpec.from_metadata(meta).build()
+    assert judge is selection.JudgeSpec.from_metadata(dict(meta)).build()
+    assert [j.verdict in tuple(Verdict) for j in judge.judge(PROMPTS, RESPONSES)] == [True] * 3
+    selection.clear_cache()

@@ -322,3 +322,8 @@ def test_simple_evaluate_reports_agreement_recomputable_from_the_samples():
     assert res["judge_agreement,none"] == pytest.approx(metrics.cohen_kappa(pairs))
     assert res["judge_disagreements,none"] == 3
     assert out["higher_is_better"]["refusal_rate"]["judge_agreement"] is True
+
+
+def test_a_misspelt_judge_option_is_named_not_ignored():
+    with pytest.raises(ValueError, match=r"\(judge_modle\)"):
+        load_task("refusal_rate", judge="harmbench", judge_modle="/models/cls")

@@ -66,6 +66,15 @@ def load_direction(path: str | Path, hidden_size: int | None, field: str = "dire
     return unit(v, field)
 
 
+def is_direction_file(path: str | Path) -> bool:
+    """Whether ``path`` is a direction written by `save_direction` (what ``--overwrite`` may replace)."""
+    try:
+        obj = torch.load(Path(path).expanduser(), map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - any unreadable file is simply not ours
+        return False
+    return isinstance(obj, dict) and isinstance(obj.get("direction"), Tensor)
+
+
 def save_direction(path: str | Path, direction: Tensor, **meta: object) -> Path:
     """Save a direction as ``.pt`` with metadata (layer, source sets, ...), atomically."""
     p = Path(path).expanduser()
@@ -91,18 +100,21 @@ def last_token_activations(model, tokenizer, prompts: list[str], module_name: st
         ]
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # so the last column is every row's last token
+    # Batches of similar lengths waste little padding; rows go back to the prompts' order.
+    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     rows = []
     try:
         device = next(model.parameters()).device
         for start in range(0, len(prompts), batch_size):
-            enc = tokenizer(prompts[start:start + batch_size], return_tensors="pt", padding=True,
-                            add_special_tokens=not chat_template)
+            enc = tokenizer([prompts[i] for i in order[start:start + batch_size]], return_tensors="pt",
+                            padding=True, add_special_tokens=not chat_template)
             inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
             h = capture(model, {**inputs, "position_ids": position_ids(inputs["attention_mask"])}, module_name)
             rows.append(h[:, -1].float().cpu())
     finally:
         tokenizer.padding_side = side
-    return torch.cat(rows)
+    acts = torch.cat(rows)
+    return acts[torch.tensor(order).argsort()]
 
 
 def difference_of_means(acts_a: Tensor, acts_b: Tensor) -> Tensor:

@@ -13,9 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 DTYPES = ("auto", "float32", "float16", "bfloat16")
-# Options a model-backed judge or scorer may take; metadata key = "<prefix>_<option>".
-MODEL_OPTIONS = ("model", "device", "batch_size", "dtype", "template", "labels", "input",
-                 "max_length", "max_new_tokens", "max_generation_tokens")
 
 
 def check_classifier_options(model: object, batch_size: int | str, dtype: str) -> tuple[str, int]:
@@ -45,14 +42,18 @@ def positive_int(field: str, value: object) -> int:
 
 
 def options_from_metadata(metadata: Mapping[str, Any] | None, prefix: str) -> dict[str, Any]:
-    """The model options ``<prefix>_<option>`` found in task metadata, keyed by option.
+    """Every ``<prefix>_<option>`` key of task metadata, keyed by option.
 
     ``{"judge_model": "/m", "judge_batch_size": 4}`` with prefix "judge" gives
-    ``{"model": "/m", "batch_size": 4}``; keys set to None are left out.
+    ``{"model": "/m", "batch_size": 4}``; keys set to None are left out. All such keys are
+    passed on, so a misspelt one (``judge_modle``) fails when the judge is built instead of being
+    ignored.
     """
     metadata = metadata or {}
-    return {opt: metadata[f"{prefix}_{opt}"] for opt in MODEL_OPTIONS
-            if metadata.get(f"{prefix}_{opt}") is not None}
+    start = f"{prefix}_"
+    return {key[len(start):]: value for key, value in metadata.items()
+            if isinstance(key, str) and key.startswith(start) and len(key) > len(start)
+            and value is not None}
 
 
 def freeze(field: str, value: Any) -> Any:

@@ -263,10 +263,8 @@ def scorer_from_metadata(metadata: Mapping[str, Any] | None) -> Scorer:
     """
     metadata = metadata or {}
     name = metadata.get("scorer") or DEFAULT_SCORER
-    options = options_from_metadata(metadata, "scorer")
-    if metadata.get("scorer_judge") is not None:
-        options["judge"] = metadata["scorer_judge"]
-    elif name in ("judge", "judge_prob") and not options:
+    options = options_from_metadata(metadata, "scorer")  # scorer_judge becomes option "judge"
+    if name in ("judge", "judge_prob") and not options:
         task_judge = JudgeSpec.from_metadata(metadata, "judge")
         if name == "judge" or task_judge.name not in _RULE_BASED_JUDGES:
             options = {"judge": task_judge.name, **dict(task_judge.options)}

@@ -15,8 +15,7 @@ them.
 
 from __future__ import annotations
 
-import difflib
-import inspect
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,23 +30,14 @@ from torch import Tensor, nn
 from lm_eval_latent.model.adapters import load_adapter
 from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
 from lm_eval_latent.model.config import PerturbConfig
+from lm_eval_latent.model.model_args import check_model_args
 from lm_eval_latent.attacks.directions import load_direction
 from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, output_width
 from lm_eval_latent.model.latent_requests import LatentRequests
 from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer
 from lm_eval_latent.task_classes.protocol import Setting
 
-# Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
-HF_LOAD_KWARGS = frozenset(
-    {
-        "device_map", "attn_implementation", "torch_dtype", "low_cpu_mem_usage", "load_in_8bit",
-        "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
-        "quantization_config", "use_safetensors", "cache_dir", "local_files_only", "token",
-        "offload_state_dict", "variant", "use_cache",
-    }
-)
-_HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
-
+log = logging.getLogger(__name__)
 DeltaFn = Callable[[Tensor, Tensor | None], LayerDelta | None]
 
 
@@ -61,25 +51,6 @@ class Resolved:
 
     def __iter__(self) -> Iterator[Any]:
         return iter((self.recipe, self.budget, self.layer))
-
-
-def check_model_args(kwargs: dict[str, Any]) -> None:
-    """Refuse model_args that neither HFLM, from_pretrained nor latent_hf know.
-
-    Raises:
-        ValueError: naming the unknown argument, the closest known one and the lists.
-    """
-    ours = set(PerturbConfig.field_names())
-    known = _HFLM_ARGS | ours | HF_LOAD_KWARGS
-    for key in kwargs:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown model arg {key!r}{hint}. latent_hf takes: {', '.join(sorted(ours))}; "
-                f"plus every lm-eval `hf` argument ({', '.join(sorted(_HFLM_ARGS))}) and these "
-                f"from_pretrained keywords: {', '.join(sorted(HF_LOAD_KWARGS))}"
-            )
 
 
 class _PerturbedModel:
@@ -136,6 +107,7 @@ class LatentHFLM(HFLM):
         self._stand_in: _PerturbedModel | None = None
         self._delta_override: DeltaFn | None = None
         self._answers = LatentRequests(self)
+        self._attack_batch_sizes: dict[tuple[str, str, int], int] = {}
         # HFLM 0.4.13 adopts accelerate's rank and world size only when it sees more than one GPU;
         # on CPU (torchrun with ACCELERATE_USE_CPU=1, gloo) every process would run every document.
         acc = getattr(self, "accelerator", None)
@@ -215,7 +187,50 @@ class LatentHFLM(HFLM):
                     record[tuple(t for t, keep in zip(ids, m, strict=True) if keep)] = (norm, ok)
             return result.delta
 
+        delta_fn.setting = (recipe, budget, layer, target_ids)  # type: ignore[attr-defined]  # for auto batch size
         return delta_fn
+
+    def _detect_batch_size(self, requests: Any = None, pos: int = 0) -> int:
+        """``batch_size=auto``: HFLM's size for generation, capped by what one PGD step fits.
+
+        A PGD step keeps every activation above the perturbed layer for its backward pass, far
+        more memory than generation needs, so the batch that generation fits can fail in the
+        attack. The cap is probed once per layer and attack with a one-step attack on a batch
+        of ``max_length`` tokens, halving on out-of-memory as HFLM does.
+        """
+        size = super()._detect_batch_size(requests, pos)
+        fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
+        setting = getattr(fn, "setting", None)
+        if setting is None or setting[0].kind not in ("pgd_linf", "pgd_l2"):
+            return size
+        key = (setting[2].module_name, setting[0].kind, size)
+        if key not in self._attack_batch_sizes:
+            self._attack_batch_sizes[key] = self._attack_batch_size(size, *setting)
+        return self._attack_batch_sizes[key]
+
+    def _attack_batch_size(self, start: int, recipe: AttackRecipe, budget: Budget, layer: ResolvedLayer,
+                           target_ids: Tensor) -> int:
+        from accelerate.utils import find_executable_batch_size
+
+        length = max(1, self.max_length - len(target_ids))
+        one_step = recipe.override(steps=1)
+
+        @find_executable_batch_size(starting_batch_size=start)
+        def probe(batch_size: int) -> int:
+            ids = torch.ones((batch_size, length), dtype=torch.long, device=self.device)
+            run_attack(self.network, self.intervention_backend, layer.module_name,
+                       {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, one_step, budget,
+                       direction=self.direction, target_ids=target_ids)
+            return batch_size
+
+        try:
+            size = probe()
+        except RuntimeError as err:
+            if "No executable batch size found" not in str(err):
+                raise
+            size = 1
+        log.info("latent_hf: batch_size=auto: %d rows fit a PGD step at %s", size, layer.module_name)
+        return size
 
     def default_delta_fn(self, record: dict[tuple[int, ...], tuple[float, bool]] | None = None) -> DeltaFn | None:
         """The configured perturbation for plain requests (None when clean); ``record`` as in

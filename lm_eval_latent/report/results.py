@@ -117,12 +117,15 @@ class RunResults:
         if path is None:
             return None
         values = []
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line) if line.strip() else {}
-                value = _number(row.get(metric))
-                if value is not None and math.isfinite(value):
-                    values.append(value)
+        try:
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line) if line.strip() else {}
+                    value = _number(row.get(metric)) if isinstance(row, dict) else None
+                    if value is not None and math.isfinite(value):
+                        values.append(value)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ResultsError(f"{path}: cannot read the logged samples ({err})") from None
         return values
 
 
@@ -149,7 +152,7 @@ def load_results(path: str | Path) -> RunResults:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ResultsError(f"{path}: cannot read an lm-eval results file ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise ResultsError(f"{path}: no `results` section; is this an lm-eval results file?")
