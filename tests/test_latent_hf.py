@@ -230,7 +230,7 @@ def test_apply_to_latent_leaves_plain_requests_clean(random_model_dir, hf):
 def latent_requests(prompts: list[str], n_tokens: int = 3) -> list[Instance]:
     from lm_eval_latent.task_classes import protocol
 
-    kwargs = {"until": [], "max_gen_toks": n_tokens, "do_sample": False, protocol.KEY: protocol.request_spec("attack")}
+    kwargs = protocol.encode({"until": [], "max_gen_toks": n_tokens, "do_sample": False}, protocol.Setting("attack"))
     return [Instance("generate_until", {}, (p, dict(kwargs)), 0) for p in prompts]
 
 

@@ -12,13 +12,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from lm_eval_latent.outputs import write_dir_atomic
 
 STATE_FILE = "trainer_state.pt"
 RUN_FILE = "run.json"
@@ -30,22 +30,7 @@ def write_atomic(target: Path, write: Callable[[Path], None]) -> Path:
     """Run ``write(tmp)`` into a temporary sibling of ``target``, then move it into place.
 
     An existing ``target`` is replaced only after the new one is complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        write(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return write_dir_atomic(target, write)
 
 
 def checkpoints(out: str | Path) -> list[tuple[int, Path]]:

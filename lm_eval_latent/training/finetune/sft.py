@@ -9,9 +9,7 @@ latest checkpoint and ends where an uninterrupted run would.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import os
 import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -20,7 +18,7 @@ from typing import Any
 
 import torch
 
-from lm_eval_latent.outputs import check_out_dir
+from lm_eval_latent.outputs import check_out_dir, replace_dir
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.training.finetune.data import DEFAULT_PROMPT_COLUMN, DEFAULT_RESPONSE_COLUMN, Pair, load_pairs
 
@@ -314,17 +312,4 @@ def train(cfg: SFTConfig, callback: Callable[[int, float], None] | None = None) 
 def _finish(run_dir: Path, replace: Path | None) -> Path:
     if replace is None:
         return run_dir / ckpt.FINAL
-    old = replace.with_name(f".{replace.name}.replaced-{os.getpid()}")
-    os.replace(replace, old)
-    os.replace(run_dir, replace)
-    shutil.rmtree(old, ignore_errors=True)
-    return replace / ckpt.FINAL
-
-
-def config_from_args(args: Any) -> SFTConfig:
-    """An `SFTConfig` from the parsed `attack finetune` arguments."""
-    names = {f.name for f in dataclasses.fields(SFTConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    values["target_modules"] = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
-    values["layers"] = parse_layers(args.layers)
-    return SFTConfig(**values)
+    return replace_dir(run_dir, replace) / ckpt.FINAL
