@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from lm_eval_latent.fields import FLOAT32_MAX
+from lm_eval_latent.fields import FLOAT32_MAX, SettingError
 
 BUDGET_KINDS = ("eps", "p", "frac")
 # The largest budget accepted, before any model is loaded: every decoder layer normalises its
@@ -42,10 +42,10 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.kind not in BUDGET_KINDS:
-            raise ValueError(f"budget kind {self.kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
+            raise SettingError(f"budget kind {self.kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
         if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) \
                 or not math.isfinite(self.value) or not 0 <= self.value <= MAX_BUDGET:
-            raise ValueError(f"{self.kind}={self.value!r} is not allowed "
+            raise SettingError(f"{self.kind}={self.value!r} is not allowed "
                              f"(allowed: a finite number >= 0 and <= {MAX_BUDGET:g})")
 
     def check_dtype(self, dtype: torch.dtype) -> None:
@@ -59,7 +59,7 @@ class Budget:
         """
         if self.kind == "eps" and dtype.is_floating_point and self.value > torch.finfo(dtype).max:
             top = torch.finfo(dtype).max
-            raise ValueError(f"{self.label} is not finite in the model's dtype {str(dtype).removeprefix('torch.')} "
+            raise SettingError(f"{self.label} is not finite in the model's dtype {str(dtype).removeprefix('torch.')} "
                              f"(allowed: a finite number >= 0 and <= {top:g})")
 
     @property
@@ -105,14 +105,14 @@ def parse_budget_grid(text: str | list | tuple, kind: str, field: str = "budgets
     """
     items = text if isinstance(text, (list, tuple)) else [t for t in str(text).split(",") if t.strip()]
     if not items:
-        raise ValueError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
+        raise SettingError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
     out = []
     for item in items:
         try:
             value = float(item)
         except (TypeError, ValueError):
-            raise ValueError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
+            raise SettingError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
         if not math.isfinite(value) or not 0 <= value <= MAX_BUDGET:
-            raise ValueError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0 and <= {MAX_BUDGET:g})")
+            raise SettingError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0 and <= {MAX_BUDGET:g})")
         out.append(Budget(kind, value))
     return out

@@ -28,6 +28,7 @@ from lm_eval.models.huggingface import HFLM
 from torch import Tensor, nn
 
 from lm_eval_latent.model.adapters import load_adapter
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
 from lm_eval_latent.model.config import PerturbConfig
 from lm_eval_latent.attacks.directions import load_direction, random_direction
@@ -62,7 +63,7 @@ def check_model_args(kwargs: dict[str, Any]) -> None:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
+            raise SettingError(
                 f"unknown model arg {key!r}{hint}. latent_hf takes: {', '.join(sorted(ours))}; "
                 f"plus every lm-eval `hf` argument ({', '.join(sorted(_HFLM_ARGS))}) and these "
                 f"from_pretrained keywords: {', '.join(sorted(HF_LOAD_KWARGS))}"

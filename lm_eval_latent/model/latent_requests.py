@@ -19,6 +19,7 @@ from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
 from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.attacks import AttackRecipe, Budget
 from lm_eval_latent.model.layers import ResolvedLayer, parse_layer_spec, resolve_layer
 
@@ -55,13 +56,13 @@ class LatentRequestsMixin:
         """
         role = spec.get("role", "attack")
         if role not in protocol.ROLES:
-            raise ValueError(f"latent role={role!r} is not known (allowed: {', '.join(protocol.ROLES)})")
+            raise SettingError(f"latent role={role!r} is not known (allowed: {', '.join(protocol.ROLES)})")
         if role == "clean":
             return None
         layer_spec = parse_layer_spec(spec.get("layer"), "layer") if spec.get("layer") is not None else None
         layer = resolve_layer(self.model, layer_spec) if layer_spec is not None else self.layer
         if layer is None:
-            raise ValueError(
+            raise SettingError(
                 "this task attacks a layer: give perturb_layer=N (or \"embedding\") in --model_args, "
                 "e.g. --model_args pretrained=DIR,perturb_layer=2,p=0.05"
             )
@@ -73,7 +74,7 @@ class LatentRequestsMixin:
         budget.check_dtype(self.network.dtype)
         if role == "control":
             if not recipe.control:
-                raise ValueError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
+                raise SettingError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
             recipe = self._recipe(recipe.control)
         return recipe, budget, layer
 
