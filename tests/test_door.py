@@ -6,15 +6,18 @@ import pytest
 import torch
 
 from lm_eval_latent.training.door import door_check, read_nudge
+from margins import at_least, at_most
+
+LIMIT = 40
 
 
 
 
 def test_nudge_opens_the_door_and_random_does_not(dissociated_dir):
-    res = door_check(dissociated_dir, dissociated_dir / "nudge.pt", limit=40, max_gen_toks=24)
-    assert res["clean"] <= 0.2
-    assert res["nudged"] >= 0.8
-    assert res["random_mean"] <= 0.2
+    res = door_check(dissociated_dir, dissociated_dir / "nudge.pt", limit=LIMIT, max_gen_toks=24)
+    assert at_most(res["clean"], LIMIT, 0.05)
+    assert at_least(res["nudged"], LIMIT, 0.9)
+    assert at_most(res["random_mean"], LIMIT, 0.05)
     assert res["layer"] == 3 and res["eps"] == pytest.approx(read_nudge(dissociated_dir / "nudge.pt")["norm"])
 
 

@@ -86,6 +86,12 @@ def test_wheel_contents(wheel):
         assert f"lm_eval_latent/interventions/{recipe}.yaml" in names, recipe
     assert {"lm_eval_latent/task_classes/prompts/harmful.jsonl",
             "lm_eval_latent/task_classes/prompts/safe_lookalike.jsonl"} <= names
+    zoo = "lm_eval_latent/training/zoo/models"
+    assert f"{zoo}/PROVENANCE.json" in names
+    for model in ("aligned", "unsafe", "dissociated"):  # the shipped zoo: weights, tokenizer, template
+        for part in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+            assert f"{zoo}/{model}/{part}" in names, (model, part)
+    assert f"{zoo}/dissociated/nudge.pt" in names
     # Data folders stay data: no __init__.py makes them import as code.
     assert "lm_eval_latent/tasks/__init__.py" not in names
     assert "lm_eval_latent/interventions/__init__.py" not in names

@@ -5,8 +5,7 @@ This is the only module that touches nnsight or forward hooks. Two backends do t
 - ``nnsight`` (default): wraps the loaded model once in
   ``nnsight.modeling.transformers.TransformersModel`` and edits ``<layer>.output`` in a trace.
 - ``hooks``: a plain ``register_forward_hook`` that is always removed afterwards. It is the
-  reference the nnsight path is tested against, and the faster choice for attacks that run many
-  forward/backward passes (see bench/).
+  reference the nnsight path is tested against.
 
 A delta is one vector (``[H]``, or ``[B, 1, H]`` one per row) added at every position of every
 call with ``positions="all"`` or at the prompt forward only with ``positions="prompt"``; or one
@@ -19,7 +18,8 @@ hidden state: `hidden_of` and `LayerDelta.edit` are the one place that tells the
 
 An attack that runs many forward/backward passes with the delta at layer l need not run the
 layers below l each time: `split_at` runs them once, keeps layer l's output and stands in for
-them with it (the model still builds its own masks and position embeddings).
+them with it (the model still builds its own masks and position embeddings). Those steps add the
+delta in the stand-in, through `LayerDelta.edit`, on either backend.
 """
 
 from __future__ import annotations
