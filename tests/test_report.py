@@ -308,3 +308,13 @@ def test_non_utf8_results_file_exits_2(tmp_path, capsys):
     bad.write_bytes(b"\xff\xfe{}")
     assert main([str(bad)]) == 2
     assert "cannot read an lm-eval results file" in capsys.readouterr().err
+
+
+def test_unreadable_samples_file_exits_2_before_printing(two_models, capsys):
+    write_samples(two_models[1], "refusal_lvs", [{"doc_id": i, "lvs": 0.5} for i in range(5)])
+    write_samples(two_models[0], "refusal_lvs", [{"doc_id": i, "lvs": 0.1} for i in range(5)])
+    samples = next(two_models[0].parent.glob("samples_refusal_lvs_*.jsonl"))
+    samples.write_bytes(b'{"lvs": 0.1}\n\xff\xfe\n')
+    assert main([*map(str, two_models)]) == 2
+    captured = capsys.readouterr()
+    assert f"{samples}: cannot read the logged samples" in captured.err and captured.out == ""
