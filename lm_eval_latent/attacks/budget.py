@@ -23,7 +23,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor
 
-from lm_eval_latent.fields import FLOAT32_MAX
+from lm_eval_latent.fields import FLOAT32_MAX, SettingError
 
 BudgetKind = Literal["eps", "p", "frac"]
 BUDGET_KINDS: tuple[str, ...] = get_args(BudgetKind)
@@ -46,7 +46,7 @@ class Budget:
         check_kind(self.kind, "budget kind", " ")
         if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) \
                 or not math.isfinite(self.value) or not 0 <= self.value <= MAX_BUDGET:
-            raise ValueError(f"{self.kind}={self.value!r} is not allowed "
+            raise SettingError(f"{self.kind}={self.value!r} is not allowed "
                              f"(allowed: a finite number >= 0 and <= {MAX_BUDGET:g})")
 
     def check_dtype(self, dtype: torch.dtype) -> None:
@@ -60,7 +60,7 @@ class Budget:
         """
         if self.kind == "eps" and dtype.is_floating_point and self.value > torch.finfo(dtype).max:
             top = torch.finfo(dtype).max
-            raise ValueError(f"{self.label} is not finite in the model's dtype {str(dtype).removeprefix('torch.')} "
+            raise SettingError(f"{self.label} is not finite in the model's dtype {str(dtype).removeprefix('torch.')} "
                              f"(allowed: a finite number >= 0 and <= {top:g})")
 
     @property
@@ -94,7 +94,7 @@ def check_kind(kind: object, field: str = "budget_kind", sep: str = "=") -> Budg
         ValueError: naming the field, the value and the kinds allowed.
     """
     if kind not in BUDGET_KINDS:
-        raise ValueError(f"{field}{sep}{kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
+        raise SettingError(f"{field}{sep}{kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
     return kind  # type: ignore[return-value]
 
 
@@ -118,14 +118,14 @@ def parse_budget_grid(text: str | list | tuple, kind: str, field: str = "budgets
     check_kind(kind)
     items = text if isinstance(text, (list, tuple)) else [t for t in str(text).split(",") if t.strip()]
     if not items:
-        raise ValueError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
+        raise SettingError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
     out = []
     for item in items:
         try:
             value = float(item)
         except (TypeError, ValueError):
-            raise ValueError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
+            raise SettingError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
         if not math.isfinite(value) or not 0 <= value <= MAX_BUDGET:
-            raise ValueError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0 and <= {MAX_BUDGET:g})")
+            raise SettingError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0 and <= {MAX_BUDGET:g})")
         out.append(Budget(kind, value))
     return out

@@ -13,7 +13,7 @@ from typing import Any, Literal, get_args
 
 from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
 from lm_eval_latent.attacks.intervention import BACKENDS, POSITIONS, BackendName, Positions
-from lm_eval_latent.fields import parse_bool, parse_int, parse_number
+from lm_eval_latent.fields import SettingError, parse_bool, parse_int, parse_number
 from lm_eval_latent.model.layers import parse_layer_spec
 
 
@@ -72,14 +72,14 @@ class PerturbConfig:
         for kind in given:
             setattr(self, kind, parse_number(getattr(self, kind), kind, maximum=MAX_BUDGET))
         if len(given) > 1:
-            raise ValueError(
+            raise SettingError(
                 f"give one budget, not {len(given)} ({', '.join(f'{k}={getattr(self, k):g}' for k in given)}); "
                 "allowed: eps (absolute L2), p (relative l-inf) or frac (fraction of rho)"
             )
         if self.apply_to not in APPLY_TO:
-            raise ValueError(f"apply_to={self.apply_to!r} is not allowed (allowed: {', '.join(APPLY_TO)})")
+            raise SettingError(f"apply_to={self.apply_to!r} is not allowed (allowed: {', '.join(APPLY_TO)})")
         if self.positions is not None and self.positions not in POSITIONS:
-            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: {', '.join(POSITIONS)})")
+            raise SettingError(f"positions={self.positions!r} is not allowed (allowed: {', '.join(POSITIONS)})")
         self.seed = parse_int(self.seed, "seed")
         if self.steps is not None:
             self.steps = parse_int(self.steps, "steps", minimum=0)
@@ -87,12 +87,12 @@ class PerturbConfig:
             self.step_size = parse_number(self.step_size, "step_size", minimum=0.0, above=True)
         self.merge_lora = parse_bool(self.merge_lora, "merge_lora")
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
+            raise SettingError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
         if self.merge_lora and not self.lora:
-            raise ValueError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
+            raise SettingError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
         if self.perturb_layer is None and (self.attack or (self.budget and self.budget.value > 0)):
             what = f"attack={self.attack}" if self.attack else self.budget.label  # type: ignore[union-attr]
-            raise ValueError(f'{what} needs perturb_layer (an int or "embedding") to say where')
+            raise SettingError(f'{what} needs perturb_layer (an int or "embedding") to say where')
 
     @property
     def budget(self) -> Budget | None:

@@ -28,6 +28,7 @@ from lm_eval.models.huggingface import HFLM
 from torch import Tensor, nn
 
 from lm_eval_latent.model.adapters import load_adapter
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
 from lm_eval_latent.model.config import PerturbConfig
 from lm_eval_latent.model.model_args import check_model_args
@@ -148,7 +149,7 @@ class LatentHFLM(HFLM):
             return None
         layer = resolve_layer(self.model, setting.layer, "layer") if setting.layer is not None else self.layer
         if layer is None:
-            raise ValueError(
+            raise SettingError(
                 "this task attacks a layer: give perturb_layer=N (or \"embedding\") in --model_args, "
                 "e.g. --model_args pretrained=DIR,perturb_layer=2,p=0.05"
             )
@@ -157,7 +158,7 @@ class LatentHFLM(HFLM):
         budget.check_dtype(self.network.dtype)
         if setting.role == "control":
             if not recipe.control:
-                raise ValueError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
+                raise SettingError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
             recipe = self._recipe(recipe.control)
         return Resolved(recipe, budget, layer)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from lm_eval.models.huggingface import HFLM
 
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.model.config import PerturbConfig
 
 # Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
@@ -39,7 +40,7 @@ def check_model_args(kwargs: dict[str, Any]) -> None:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
+            raise SettingError(
                 f"unknown model arg {key!r}{hint}. latent_hf takes: {', '.join(sorted(ours))}; "
                 f"plus every lm-eval `hf` argument ({', '.join(sorted(_HFLM_ARGS))}) and these "
                 f"from_pretrained keywords: {', '.join(sorted(HF_LOAD_KWARGS))}"

@@ -37,7 +37,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_latent import metrics
-from lm_eval_latent.fields import parse_number
+from lm_eval_latent.fields import SettingError, parse_number
 
 from lm_eval_latent.task_classes import protocol
 from lm_eval_latent.task_classes.safety_task import (
@@ -113,7 +113,7 @@ def settings_from_metadata(metadata: Mapping[str, Any]) -> list[SweepPoint]:
     if sweep == "layer":
         layers = parse_layer_range(str(metadata.get("layers", "all")), _num_layers(metadata), "layers")
         return [SweepPoint(f"@layer={layer}", protocol.Setting("attack", layer=layer)) for layer in dict.fromkeys(layers)]
-    raise ValueError(f"lvs_sweep={sweep!r} is not known (allowed: none, budget, layer)")
+    raise SettingError(f"lvs_sweep={sweep!r} is not known (allowed: none, budget, layer)")
 
 
 def _num_layers(metadata: Mapping[str, Any]) -> int | None:

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal, get_args
 
 from lm_eval_latent.attacks.budget import Budget
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.model.layers import EMBEDDING
 
 KEY = "latent"
@@ -55,12 +56,12 @@ class Setting:
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
-            raise ValueError(f"role={self.role!r} is not known (allowed: {', '.join(ROLES)})")
+            raise SettingError(f"role={self.role!r} is not known (allowed: {', '.join(ROLES)})")
         if self.layer is not None and (isinstance(self.layer, bool) or not (
                 isinstance(self.layer, int) or self.layer == EMBEDDING)):
-            raise ValueError(f'layer={self.layer!r} is not a layer (allowed: an int or "{EMBEDDING}")')
+            raise SettingError(f'layer={self.layer!r} is not a layer (allowed: an int or "{EMBEDDING}")')
         if self.budget is not None and not isinstance(self.budget, Budget):
-            raise ValueError(f"budget={self.budget!r} is not a Budget (allowed: Budget(kind, value) or None)")
+            raise SettingError(f"budget={self.budget!r} is not a Budget (allowed: Budget(kind, value) or None)")
 
     def as_role(self, role: Role) -> Setting:
         """The same setting for another role (an attack's control asks for the same layer and budget)."""

@@ -70,19 +70,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _sft_config(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """An `SFTConfig` from the parsed `attack finetune` arguments."""
-    import dataclasses
-
-    from lm_eval_latent.training.finetune.sft import SFTConfig, parse_layers
-
-    names = {f.name for f in dataclasses.fields(SFTConfig)}
-    values = {k: v for k, v in vars(args).items() if k in names and v is not None}
-    values["target_modules"] = tuple(m.strip() for m in args.target_modules.split(",") if m.strip())
-    values["layers"] = parse_layers(args.layers)
-    return SFTConfig(**values)
-
-
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `lm-eval-latent attack`; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -95,9 +82,9 @@ def main(argv: list[str] | None = None) -> int:
             pairs = make_placeholder_pairs(harmful_requests(args.source), seed=args.seed, limit=args.limit)
             print(f"{len(pairs)} pairs -> {write_pairs(pairs, args.out, overwrite=args.overwrite)}")
         elif args.command == "finetune":
-            from lm_eval_latent.training.finetune.sft import train
+            from lm_eval_latent.training.finetune.sft import config_from_args, train
 
-            print(f"final checkpoint: {train(_sft_config(args))}")
+            print(f"final checkpoint: {train(config_from_args(args))}")
         else:
             from lm_eval_latent.training.finetune.onset import check_out, check_task, format_table, measure_onset, write_json
 
