@@ -94,27 +94,20 @@ def last_token_activations(model, tokenizer, prompts: list[str], module_name: st
     Prompts are wrapped in the tokenizer's chat template as a user turn when it has one.
     """
     from lm_eval_latent.attacks.intervention import capture, position_ids
+    from lm_eval_latent.chat import left_padded, user_turns
 
-    if chat_template and getattr(tokenizer, "chat_template", None):
-        prompts = [
-            tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-            for p in prompts
-        ]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # so the last column is every row's last token
+    if chat_template:
+        prompts = user_turns(tokenizer, prompts)
     # Batches of similar lengths waste little padding; rows go back to the prompts' order.
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     rows = []
-    try:
-        device = next(model.parameters()).device
-        for start in range(0, len(prompts), batch_size):
-            enc = tokenizer([prompts[i] for i in order[start:start + batch_size]], return_tensors="pt",
-                            padding=True, add_special_tokens=not chat_template)
-            inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
-            h = capture(model, {**inputs, "position_ids": position_ids(inputs["attention_mask"])}, module_name)
-            rows.append(h[:, -1].float().cpu())
-    finally:
-        tokenizer.padding_side = side
+    device = next(model.parameters()).device
+    for start in range(0, len(prompts), batch_size):
+        enc = left_padded(tokenizer, [prompts[i] for i in order[start:start + batch_size]],
+                          add_special_tokens=not chat_template)
+        inputs = {k: v.to(device) for k, v in enc.items()}
+        h = capture(model, {**inputs, "position_ids": position_ids(inputs["attention_mask"])}, module_name)
+        rows.append(h[:, -1].float().cpu())  # left padding: the last column is every row's last token
     acts = torch.cat(rows)
     return acts[torch.tensor(order).argsort()]
 

@@ -52,27 +52,10 @@ def run(model_dir: Path, model_args: str, tasks: str, metadata: dict[str, Any],
         args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One lm-eval run through `latent_hf`, saved under ``out`` as lm-eval's CLI saves it
     (results JSON and per-sample files, which the report reads for its CIs)."""
-    import lm_eval
-    from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
+    from lm_eval_latent.evaluate import run_latent_hf
 
-    from lm_eval_latent.plugin import registration
-
-    registration.register()
-    full_args = ",".join(a for a in (f"pretrained={model_dir}", model_args) if a)
-    meta = {"pretrained": str(model_dir), **metadata}
-    tracker = EvaluationTracker(output_path=str(out))
-    res = lm_eval.simple_evaluate(
-        model="latent_hf", model_args=full_args, tasks=tasks.split(","), device="cpu",
-        batch_size=args.batch_size, limit=args.limit or None, apply_chat_template=True,
-        gen_kwargs=f"max_gen_toks={args.max_gen_toks}", log_samples=True, evaluation_tracker=tracker,
-        task_manager=TaskManager(include_defaults=False, metadata=meta),
-    )
-    samples = res.pop("samples")
-    tracker.save_results_aggregated(results=res, samples=samples)
-    for task_name in res["configs"]:
-        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
-    return res
+    return run_latent_hf(model_dir, tasks.split(","), model_args=model_args, metadata=metadata,
+                         batch_size=args.batch_size, limit=args.limit or None, max_gen_toks=args.max_gen_toks, out=out)
 
 
 def main(argv: list[str] | None = None) -> int:
