@@ -26,3 +26,4 @@ def test_wheel_contents(tmp_path):
     for recipe in ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction"):
         assert f"lm_eval_latent/interventions/{recipe}.yaml" in names, recipe
     assert {"lm_eval_latent/prompts/harmful.jsonl", "lm_eval_latent/prompts/safe_lookalike.jsonl"} <= names
+    assert "lm_eval_latent/judging/ngram_weights.npz" in names  # the default judge's weights

@@ -1,10 +1,11 @@
 """Refusal judges: text in, a three-valued verdict (refused / complied / unscored) out.
 
-    judge = get_judge("keyword")
+    judge = get_judge()              # the default, "ngram"
     judge.judge(prompts, responses)  # -> list[Judgement]
 
-Known judges: "keyword" (default, offline patterns), "gcg" (the GCG test-prefix substring
-baseline) and "harmbench" (the HarmBench classifier; options model, device, batch_size, dtype).
+Known judges: "ngram" (default: a logistic regression over hashed n-grams, shipped weights,
+offline), "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline) and
+"harmbench" (the HarmBench classifier; options model, device, batch_size, dtype).
 """
 
 from __future__ import annotations
@@ -14,7 +15,14 @@ from collections.abc import Callable
 from lm_eval_latent.judging.base import Judge, Judgement, Verdict
 from lm_eval_latent.judging.keyword import KeywordJudge, SubstringJudge
 
-DEFAULT_JUDGE = "keyword"
+DEFAULT_JUDGE = "ngram"
+
+
+def _ngram(**options) -> Judge:
+    # Imported here so that the rule-based judges never pay for importing scikit-learn.
+    from lm_eval_latent.judging.ngram import NgramJudge
+
+    return NgramJudge(**options)
 
 
 def _harmbench(**options) -> Judge:
@@ -25,6 +33,7 @@ def _harmbench(**options) -> Judge:
 
 
 JUDGES: dict[str, Callable[..., Judge]] = {
+    "ngram": _ngram,
     "keyword": KeywordJudge,
     "gcg": SubstringJudge,
     "harmbench": _harmbench,
