@@ -32,10 +32,10 @@ def test_judgement_is_frozen_and_validates_score():
 
 
 def test_registry_names_and_unknown_judge_message():
-    assert {"keyword", "gcg", "harmbench"} <= set(JUDGES)
+    assert {"ngram", "keyword", "gcg", "harmbench"} <= set(JUDGES)
     with pytest.raises(ValueError) as err:
         get_judge("foo")
-    assert str(err.value) == "unknown judge 'foo' (known: gcg, harmbench, keyword)"
+    assert str(err.value) == "unknown judge 'foo' (known: gcg, harmbench, keyword, ngram)"
 
 
 @pytest.mark.parametrize("name", ["keyword", "gcg"])

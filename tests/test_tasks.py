@@ -120,7 +120,7 @@ def test_metric_directions_and_aggregations(name):
     assert task.aggregation()[metric]([1, 0, 0, 1]) == 0.5
 
 
-def test_process_results_with_the_keyword_judge():
+def test_process_results_with_the_default_judge():
     task = load_task("refusal_rate")
     doc = dict(task.eval_docs[0])
     assert task.process_results(doc, [REFUSAL]) == {"refusal_rate": 1, "broken_rate": 0,
