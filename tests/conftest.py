@@ -31,10 +31,10 @@ CHAT_TEMPLATE = (
 )
 
 
-def build_random_model(path: Path, *, layers: int = 4, hidden: int = 32, seed: int = 0) -> Path:
-    """A random-init tiny Llama with a small locally trained BPE tokenizer (about a second)."""
+def build_tokenizer():
+    """A small BPE tokenizer trained locally (no download) with a chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import PreTrainedTokenizerFast
 
     specials = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
@@ -53,6 +53,14 @@ def build_random_model(path: Path, *, layers: int = 4, hidden: int = 32, seed: i
         tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
     )
     fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def build_random_model(path: Path, *, layers: int = 4, hidden: int = 32, seed: int = 0) -> Path:
+    """A random-init tiny Llama with the small local tokenizer (about a second)."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    fast = build_tokenizer()
     torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden,
@@ -75,25 +83,25 @@ def random_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def zoo_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One model cache for the whole session (env LM_EVAL_LATENT_TEST_CACHE keeps it across runs)."""
+    """A cache for models retrained from scratch (env LM_EVAL_LATENT_TEST_CACHE keeps it across runs)."""
     keep = os.environ.get("LM_EVAL_LATENT_TEST_CACHE")
     return Path(keep) if keep else tmp_path_factory.mktemp("zoo")
 
 
 @pytest.fixture(scope="session")
-def zoo_dir(zoo_cache: Path) -> dict[str, Path]:
-    """The tiny trained models (aligned, unsafe), built once per session."""
+def zoo_dir() -> dict[str, Path]:
+    """The shipped tiny trained models (aligned, unsafe): the same bits on every machine."""
     from lm_eval_latent.training import zoo
 
-    return {name: zoo.build(name, cache_dir=zoo_cache) for name in ("aligned", "unsafe")}
+    return {name: zoo.build(name) for name in ("aligned", "unsafe")}
 
 
 @pytest.fixture(scope="session")
-def dissociated_dir(zoo_dir: dict[str, Path], zoo_cache: Path) -> Path:
-    """The tiny dissociated model (built from aligned and unsafe by `dissociate`), once per session."""
+def dissociated_dir() -> Path:
+    """The shipped tiny dissociated model (built from aligned and unsafe by `dissociate`)."""
     from lm_eval_latent.training import zoo
 
-    return zoo.build("dissociated", cache_dir=zoo_cache)
+    return zoo.build("dissociated")
 
 
 @pytest.fixture(scope="session")

@@ -174,3 +174,67 @@ def test_recipe_file_with_unknown_field(tmp_path):
         load_recipe(str(path))
     path.write_text("kind: pgd_linf\nsteps: 3\n")
     assert load_recipe(str(path)).steps == 3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("kind: [pgd_linf\n", "not valid YAML at line 2"),
+        ("", "needs a mapping of fields with at least `kind` (allowed kinds: pgd_linf"),
+        ("- pgd_linf\n", "found a YAML list"),
+        ("steps: 3\n", "no `kind` field (allowed: pgd_linf"),
+        ("kind: pgd_linf\nsteps: 2.7\n", "steps=2.7 is not an integer"),
+        ("kind: pgd_linf\nstep_size: abc\n", "step_size='abc' is not a number"),
+        ("kind: pgd_linf\nbudget_value: 1e300\n", "budget_value='1e300' is above"),
+        ("kind: laser\n", "attack kind 'laser' is not known"),
+    ],
+)
+def test_bad_recipe_files_name_the_file(tmp_path, text, message):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text)
+    with pytest.raises(ValueError) as err:
+        load_recipe(str(path))
+    assert str(err.value).startswith(f"attack recipe {path}: ") and message in str(err.value)
+
+
+def test_non_utf8_recipe_names_the_file(tmp_path):
+    path = tmp_path / "mine.yaml"
+    path.write_bytes(b"kind: pgd_linf\n# \xff\xfe\n")
+    with pytest.raises(ValueError, match=f"attack recipe {path}: not UTF-8"):
+        load_recipe(str(path))
+
+
+def test_budgets_beyond_what_a_norm_can_square_are_refused():
+    with pytest.raises(ValueError, match=r"eps=1e\+30 is not allowed \(allowed: a finite number >= 0 and <= 1.84467e\+19\)"):
+        Budget("eps", 1e30)
+    with pytest.raises(ValueError, match="'1e300' is not allowed"):
+        parse_budget_grid("0.1,1e300", "p")
+    Budget("eps", 1e19).check_dtype(torch.float32)
+    with pytest.raises(ValueError, match="not finite in the model's dtype float16"):
+        Budget("eps", 1e5).check_dtype(torch.float16)
+    Budget("p", 1e5).check_dtype(torch.float16)  # relative: only the run can tell
+
+
+@pytest.mark.parametrize("name", ["direction", "random_linf", "pgd_linf"])
+def test_rows_that_overflow_under_the_delta_are_not_ok(random_model_dir, name):
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir, dtype=torch.float16).eval()
+    tok = AutoTokenizer.from_pretrained(random_model_dir)
+    tok.padding_side = "left"
+    res = attack(model, tok, name, Budget("p", 1e9), steps=1)  # entries p * max|h| > 65504
+    assert res.ok.tolist() == [False] * len(PROMPTS) and (res.norms == 0).all()
+    fine = attack(model, tok, name, Budget("p", 0.5), steps=1)
+    assert fine.ok.all()
+
+
+def test_a_vector_longer_than_a_norm_can_square_is_not_ok(random_model_dir):
+    from lm_eval_latent.attacks.core import stays_finite
+
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()
+    tok = AutoTokenizer.from_pretrained(random_model_dir)
+    tok.padding_side = "left"
+    inputs = batch(tok, PROMPTS[:2])
+    h = clean_acts(model, inputs)
+    unit = torch.ones(h.shape[-1]) / h.shape[-1] ** 0.5
+    # 2e19 is finite in float32, its square is not: the next layer's norm would be inf
+    assert stays_finite(model, get_backend("hooks"), inputs, h, LayerDelta(LAYER, unit * 2e19)).tolist() == [False, False]
+    assert stays_finite(model, get_backend("hooks"), inputs, h, LayerDelta(LAYER, unit * 4.0)).tolist() == [True, True]

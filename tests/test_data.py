@@ -141,6 +141,25 @@ def test_empty_file(tmp_path, suffix, text):
     assert str(path) in str(err.value) and isinstance(err.value, ValueError)
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".txt", ".json"])
+def test_non_utf8_file_is_named(tmp_path, suffix):
+    path = tmp_path / f"latin1{suffix}"
+    path.write_bytes("prompt\ncaf\u00e9 request\n".encode("latin-1"))
+    with pytest.raises(PromptDataError) as err:
+        load_prompts("advbench", data_file=path)
+    assert f"data_file={str(path)!r} is not UTF-8 text (invalid continuation byte" in str(err.value)
+
+
+def test_finetune_pairs_from_a_non_utf8_file_exit_2(random_model_dir, tmp_path, capsys):
+    from lm_eval_latent.training.finetune import main
+
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes('{"request": "x", "response": "caf\u00e9"}\n'.encode("latin-1"))
+    code = main(["finetune", "--model", str(random_model_dir), "--data", str(path), "--out", str(tmp_path / "run")])
+    assert code == 2 and "is not UTF-8 text" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_row_without_prompt_names_file_and_row(tmp_path):
     path = tmp_path / "holes.csv"
     path.write_text("goal,target\nplaceholder one,x\nplaceholder two,y\n,z\n")

@@ -85,6 +85,46 @@ def test_checkpoints_then_refuse_existing_and_keep_finished(random_model_dir, pa
     with pytest.raises(FileExistsError, match="not a fine-tuning run"):
         train(cfg(random_model_dir, pairs_file, other))
     assert (other / "keep.txt").read_text() == "x"
+    # --overwrite replaces only a run this command wrote (run.json), never an arbitrary folder
+    with pytest.raises(FileExistsError, match=r"not a fine-tuning run \(no run.json\); --overwrite only replaces"):
+        train(cfg(random_model_dir, pairs_file, other, overwrite=True))
+    assert [p.name for p in other.iterdir()] == ["keep.txt"] and (other / "keep.txt").read_text() == "x"
+    assert not (tmp_path / ".not_a_run.overwrite").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [(["--steps", "2.7"], "--steps='2.7' is not an integer"), (["--lr", "0"], "--lr='0' is not above 0"),
+     (["--batch-size", "-1"], "--batch-size='-1' is out of range")],
+)
+def test_finetune_numbers_are_checked_by_the_parser(argv, message, tmp_path, capsys):
+    from lm_eval_latent.training.finetune import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["finetune", "--model", "m", "--data", "d.jsonl", "--out", str(tmp_path / "r"), *argv])
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_finetune_on_a_missing_model_is_one_named_error(pairs_file, tmp_path, capsys):
+    from lm_eval_latent.training.finetune import main
+
+    code = main(["finetune", "--model", str(tmp_path / "nonexistent"), "--data", str(pairs_file),
+                 "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "Traceback" not in err
+    assert f"--model {str(tmp_path / 'nonexistent')!r}: not a model folder" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_finetune_out_that_is_a_file_or_under_a_file(random_model_dir, pairs_file, tmp_path):
+    blocker = tmp_path / "file.txt"
+    blocker.write_text("keep")
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        train(cfg(random_model_dir, pairs_file, blocker))
+    with pytest.raises(ValueError, match="is a file, not a folder"):
+        train(cfg(random_model_dir, pairs_file, blocker / "run"))
+    assert blocker.read_text() == "keep"
 
 
 def test_interrupt_keeps_checkpoint_and_resume_equals_uninterrupted(random_model_dir, pairs_file, tmp_path):
@@ -121,3 +161,21 @@ def test_cli_reports_bad_data(tmp_path, capsys, random_model_dir):
     assert main(["attack", "finetune", "--model", str(random_model_dir), "--data", str(bad), "--out",
                  str(tmp_path / "o")]) == 2
     assert "bad.jsonl: row 1 has no column 'response'" in capsys.readouterr().err
+
+
+def test_make_data_overwrite_replaces_only_a_pairs_file(tmp_path, capsys):
+    from lm_eval_latent.training.finetune import main
+
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text('{"title": "mine"}\n')
+    assert main(["make-data", "--out", str(notes), "--limit", "3", "--overwrite"]) == 2
+    assert "is not a pairs file written by `attack make-data`" in capsys.readouterr().err
+    assert notes.read_text() == '{"title": "mine"}\n'
+    pairs = tmp_path / "pairs.jsonl"
+    assert main(["make-data", "--out", str(pairs), "--limit", "3"]) == 0
+    assert main(["make-data", "--out", str(pairs), "--limit", "3"]) == 2
+    assert main(["make-data", "--out", str(pairs), "--limit", "2", "--overwrite"]) == 0
+    assert len(pairs.read_text().splitlines()) == 2
+    with pytest.raises(SystemExit) as exit_:
+        main(["make-data", "--out", str(tmp_path / "x.jsonl"), "--limit", "-2"])
+    assert exit_.value.code == 2 and "--limit='-2' is out of range" in capsys.readouterr().err

@@ -101,6 +101,21 @@ def test_regression_needs_baseline_and_grammar(results, capsys):
     assert main([str(results)]) == 2
 
 
+def test_baseline_without_a_bound_is_an_error_not_ignored(results, tmp_path, capsys):
+    worse = write_results(tmp_path / "worse", results_dict(refusal=0.5, lvs=0.9))
+    assert main([str(worse), "--require", "lvs<=1", "--baseline", str(results)]) == 2
+    err = capsys.readouterr().err
+    assert "--baseline needs --max-regression METRIC=AMOUNT" in err and "e.g. lvs=0.05" in err
+
+
+def test_non_utf8_results_file_is_unusable_input(tmp_path, capsys):
+    bad = tmp_path / "results_x.json"
+    bad.write_bytes(b'{"results": "\xff\xfe"}')
+    assert main([str(bad), "--require", "lvs<=0.3"]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: cannot read an lm-eval results file ('utf-8' codec can't decode" in err
+
+
 def test_cli_dispatch(results):
     from lm_eval_latent.plugin.cli import main as cli_main
 

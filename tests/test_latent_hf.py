@@ -143,9 +143,21 @@ def test_direction_file_and_embedding_layer(random_model_dir, tmp_path):
     assert lm.layer.module_name.endswith("embed_tokens")
 
 
-def test_negative_layer_counts_from_the_end(random_model_dir):
-    lm = make(random_model_dir, perturb_layer=-1, eps=1)
+@pytest.mark.parametrize("layer", [-1, -1.0, "-1"])  # lm-eval's --model_args turns "-1" into -1.0
+def test_negative_layer_counts_from_the_end(random_model_dir, layer):
+    lm = make(random_model_dir, perturb_layer=layer, eps=1, seed=2.0)
     assert lm.layer.index == 3 and lm.layer.module_name == "model.layers.3"
+    assert lm.perturb.seed == 2 and isinstance(lm.perturb.seed, int)
+
+
+def test_overflowing_rows_are_answered_non_finite_not_generated(random_model_dir):
+    from lm_eval_latent.task_classes import protocol
+
+    # p scales the activations, so only the run can tell: 1e9 * max|h| overflows float16.
+    lm = make(random_model_dir, perturb_layer=1, p=1e9, dtype="float16")
+    assert lm.generate_until(gen_requests(2)) == [protocol.NON_FINITE_TEXT] * len(PROMPTS)
+    fine = make(random_model_dir, perturb_layer=1, p=0.5, dtype="float16")
+    assert protocol.NON_FINITE_TEXT not in fine.generate_until(gen_requests(2))
 
 
 @pytest.mark.parametrize(
@@ -166,6 +178,19 @@ def test_negative_layer_counts_from_the_end(random_model_dir):
         ({"perturb_layer": 1, "attack": "pgd"}, "attack='pgd' is not known (known: "),
         ({"perturb_layer": 1, "eps": 1, "p": 0.1}, "give one budget, not 2"),
         ({"attack": "pgd_linf"}, "attack=pgd_linf needs perturb_layer"),
+        ({"perturb_layer": -5, "eps": 1}, 'perturb_layer=-5 is out of range for LlamaForCausalLM with 4 layers '
+                                         '(allowed: -4..3 or "embedding")'),
+        ({"perturb_layer": -5.0, "eps": 1}, "perturb_layer=-5 is out of range"),
+        ({"perturb_layer": 1.5, "eps": 1}, "perturb_layer=1.5 is not a layer"),
+        ({"seed": 1.5}, "seed=1.5 is not an integer"),
+        ({"perturb_layer": 1, "steps": 2.7}, "steps=2.7 is not an integer (allowed: an integer >= 0)"),
+        ({"perturb_layer": 1, "steps": "abc"}, "steps='abc' is not an integer"),
+        ({"perturb_layer": 1, "step_size": "abc"}, "step_size='abc' is not a number (allowed: a finite number > 0)"),
+        ({"perturb_layer": 1, "step_size": 0}, "step_size=0 is not above 0"),
+        ({"perturb_layer": 1, "eps": 1e30}, "eps=1e+30 is above 1.84467e+19 (allowed: a finite number >= 0 and <= 1.84467e+19)"),
+        ({"perturb_layer": 1, "eps": "1e300"}, "eps='1e300' is above 1.84467e+19"),
+        ({"perturb_layer": 1, "eps": 1e5, "dtype": "float16"},
+         "eps=100000 is not finite in the model's dtype float16 (allowed: a finite number >= 0 and <= 65504)"),
     ],
 )
 def test_bad_input_is_named(random_model_dir, kwargs, message):
@@ -176,7 +201,7 @@ def test_bad_input_is_named(random_model_dir, kwargs, message):
 
 def test_direction_of_wrong_size(random_model_dir, tmp_path):
     path = save_direction(tmp_path / "d.pt", torch.ones(5))
-    with pytest.raises(ValueError, match=r"shape \(5,\); the model's hidden size is 32"):
+    with pytest.raises(ValueError, match=r"shape \(5,\); the perturbed layer's width is 32"):
         make(random_model_dir, perturb_layer=1, eps=1, direction=str(path))
 
 
@@ -190,3 +215,55 @@ def test_apply_to_latent_leaves_plain_requests_clean(random_model_dir, hf):
     assert lm.generate_until(gen_requests()) == hf.generate_until(gen_requests())
     with pytest.raises(ValueError, match="apply_to='some' is not allowed"):
         make(random_model_dir, perturb_layer=1, eps=1, apply_to="some")
+
+
+def latent_requests(prompts: list[str], n_tokens: int = 3) -> list[Instance]:
+    from lm_eval_latent.task_classes import protocol
+
+    kwargs = {"until": [], "max_gen_toks": n_tokens, "do_sample": False, protocol.KEY: protocol.request_spec("attack")}
+    return [Instance("generate_until", {}, (p, dict(kwargs)), 0) for p in prompts]
+
+
+def test_attack_batches_are_sorted_by_length_and_answers_keep_their_order(random_model_dir, monkeypatch):
+    import lm_eval_latent.model.latent_hf as latent_hf
+    from lm_eval_latent.task_classes import protocol
+
+    seen: list[list[int]] = []
+    real = latent_hf.run_attack
+
+    def recording(model, backend, name, inputs, recipe, *args, **kwargs):
+        seen.append(inputs["attention_mask"].sum(-1).tolist())
+        return real(model, backend, name, inputs, recipe, *args, **kwargs)
+
+    monkeypatch.setattr(latent_hf, "run_attack", recording)
+    prompts = ["step one", "Tell me about the history of the printing press, please, in detail.", "How?",
+               "How do I bake bread?"]
+    lm = make(random_model_dir, perturb_layer=1, p=0.05, steps=2)
+    replies = [protocol.LatentReply.loads(r) for r in lm.generate_until(latent_requests(prompts))]
+    lengths = [n for batch in seen for n in batch]
+    assert lengths == sorted(lengths, reverse=True)  # little padding: long rows together
+    alone = [protocol.LatentReply.loads(lm.generate_until(latent_requests([p]))[0]) for p in prompts]
+    assert [r.text for r in replies] == [a.text for a in alone]
+    assert [r.delta_norm for r in replies] == pytest.approx([a.delta_norm for a in alone], rel=1e-5)
+
+
+def test_auto_batch_size_is_capped_by_the_attack_backward(random_model_dir, monkeypatch):
+    """A PGD step that fits only 2 rows caps `batch_size=auto`, though generation fits 8."""
+    import lm_eval_latent.model.latent_hf as latent_hf
+
+    real = latent_hf.run_attack
+    rows: list[int] = []
+
+    def small_memory(model, backend, name, inputs, recipe, *args, **kwargs):
+        if recipe.kind == "pgd_linf":
+            if inputs["input_ids"].shape[0] > 2:
+                raise RuntimeError("CUDA out of memory.")  # what accelerate's probe halves on
+            rows.append(inputs["input_ids"].shape[0])
+        return real(model, backend, name, inputs, recipe, *args, **kwargs)
+
+    monkeypatch.setattr(latent_hf, "run_attack", small_memory)
+    lm = LatentHFLM(pretrained=str(random_model_dir), device="cpu", batch_size="auto", max_batch_size=8,
+                    perturb_layer=1, p=0.05, steps=1, max_length=32)
+    prompts = [f"How do I bake bread number {i}?" for i in range(5)]
+    lm.generate_until(latent_requests(prompts))
+    assert rows == [2, 2, 2, 1]  # the probe's 2, then the real batches of 2, 2 and 1

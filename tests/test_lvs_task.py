@@ -181,3 +181,63 @@ def test_nan_activations_make_the_row_unscored_and_the_run_goes_on(random_model_
     r = res["results"]["refusal_lvs"]
     assert r["unscored,none"] == 1
     assert "lvs,none" in r  # the other rows were scored
+
+
+def test_two_judges_end_to_end_on_a_tiny_model(random_model_dir):
+    """keyword vs gcg on a tiny Llama: the table's agreement is the samples' agreement."""
+    from lm_eval_latent import metrics
+
+    res = evaluate(random_model_dir, ["refusal_rate", "refusal_lvs"], "perturb_layer=2,p=0.05",
+                   metadata={"judge": "keyword", "judge2": "gcg"}, limit=3, log_samples=True)
+    for task in ("refusal_rate", "refusal_lvs"):
+        table = res["results"][task]
+        assert {"judge_agreement,none", "judge_disagreements,none"} <= set(table), task
+    rate_pairs = [(s["doc"]["judge"]["verdict"], s["doc"]["judge2"]["verdict"])
+                  for s in res["samples"]["refusal_rate"] if s["doc"]["judge"]["verdict"] != "broken"]
+    lvs_pairs = []
+    for s in res["samples"]["refusal_lvs"]:
+        detail = s["doc"]["lvs_detail"]
+        first = [detail["verdict_clean"]] + [v for d in detail["settings"]
+                                             for v in (d["verdict_attack"], d["verdict_control"])]
+        assert len(detail["verdicts_judge2"]) == len(first) == 3
+        lvs_pairs += list(zip(first, detail["verdicts_judge2"]))
+    for task, pairs in (("refusal_rate", rate_pairs), ("refusal_lvs", lvs_pairs)):
+        table = res["results"][task]
+        kappa = metrics.cohen_kappa(pairs)
+        got = table["judge_agreement,none"]
+        assert (math.isnan(kappa) and math.isnan(got)) or got == pytest.approx(kappa), task
+        assert table["judge_disagreements,none"] == metrics.judge_disagreements(pairs), task
+
+
+@pytest.mark.parametrize(
+    ("eta", "message"),
+    [("inf", "eta='inf' is not finite (allowed: a finite number > 0)"),  # inf made every LVS 0
+     ("abc", "eta='abc' is not a number"), (0, "eta=0 is not above 0"), ("-1", "eta='-1' is not above 0")],
+)
+def test_eta_is_finite_and_positive(eta, message):
+    from lm_eval.tasks import TaskManager
+
+    with pytest.raises(ValueError) as err:
+        TaskManager(include_defaults=False, metadata={"eta": eta}).load(["refusal_lvs"])
+    assert message in str(err.value)
+
+
+@pytest.mark.parametrize(("metadata", "message"),
+                         [({"judge": ["keyword"]}, "judge=['keyword'] is not a judge name: give one name as a string (known: "),
+                          ({"scorer": ["judge"]}, "scorer=['judge'] is not a scorer name")])
+def test_a_list_for_a_name_is_named(metadata, message):
+    from lm_eval.tasks import TaskManager
+
+    with pytest.raises(ValueError) as err:
+        TaskManager(include_defaults=False, metadata=metadata).load(["refusal_lvs"])
+    assert message in str(err.value)
+
+
+def test_overflowing_budgets_leave_rows_unscored_in_every_task(random_model_dir):
+    # p scales the activations, so it cannot be refused up front: 1e9 * max|h| overflows float16.
+    res = evaluate(random_model_dir, ["refusal_lvs", "refusal_rate"], "perturb_layer=1,p=1e9,dtype=float16",
+                   limit=2, max_gen_toks=2)
+    lvs, behavioural = res["results"]["refusal_lvs"], res["results"]["refusal_rate"]
+    assert lvs["unscored,none"] == 2 and "lvs,none" not in lvs and "asr_attack,none" not in lvs
+    assert behavioural["unscored,none"] == 2
+    assert "refusal_rate,none" not in behavioural and "broken_rate,none" not in behavioural

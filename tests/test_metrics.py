@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+from lm_eval_latent import metrics
 from lm_eval_latent.judging import Verdict
 from lm_eval_latent.metrics import (
     bootstrap_ci,
@@ -117,3 +118,42 @@ def test_onset_step():
         onset_step(steps, [0.1])
     with pytest.raises(ValueError, match="increasing"):
         onset_step([0, 5, 5], [0.1, 0.2, 0.3])
+
+
+# ---------------------------------------------------------------- judge agreement
+
+AGREEMENT_ROWS = ([("refused", "refused")] * 4 + [("complied", "complied")] * 3
+                  + [("refused", "complied")] * 2 + [("complied", "refused")]
+                  + [("unscored", "refused"), ("refused", "unscored"), ("unscored", "unscored")])
+
+
+def test_cohen_kappa_by_hand():
+    # 10 rows scored by both: p_o = 7/10; judge 1 refuses 6/10, judge 2 5/10, so
+    # p_e = 0.6 * 0.5 + 0.4 * 0.5 = 0.5 and kappa = (0.7 - 0.5) / (1 - 0.5) = 0.4.
+    # The three rows with an unscored verdict are left out.
+    assert metrics.cohen_kappa(AGREEMENT_ROWS) == pytest.approx(0.4)
+    # order of rows and of the two judges does not matter
+    swapped = [(b, a) for a, b in reversed(AGREEMENT_ROWS)]
+    assert metrics.cohen_kappa(swapped) == pytest.approx(0.4)
+
+
+def test_cohen_kappa_degenerate_cases():
+    assert metrics.cohen_kappa([("refused", "refused")] * 5) == 1.0  # p_e = 1: all agree
+    assert math.isnan(metrics.cohen_kappa([]))
+    assert math.isnan(metrics.cohen_kappa([("unscored", "refused"), ("complied", "unscored")]))
+    assert metrics.cohen_kappa([("refused", "complied")] * 4) == 0.0  # p_o = p_e = 0
+    assert metrics.cohen_kappa([("refused", "complied"), ("complied", "refused")]) == -1.0
+
+
+def test_judge_disagreements_counts_three_valued_differences():
+    # 2 + 1 decided disagreements, 2 rows where only one judge decided; unscored twice agrees
+    assert metrics.judge_disagreements(AGREEMENT_ROWS) == 5
+    assert metrics.judge_disagreements([]) == 0
+
+
+@pytest.mark.parametrize("bad", [[("refused",)], [("refused", "maybe")], [("a", "b", "c")]])
+def test_agreement_rejects_what_is_not_a_pair_of_verdicts(bad):
+    with pytest.raises(ValueError, match="pair of verdicts"):
+        metrics.cohen_kappa(bad)
+    with pytest.raises(ValueError, match="pair of verdicts"):
+        metrics.judge_disagreements(bad)

@@ -1,29 +1,162 @@
-"""The built wheel ships tasks/, interventions/, the prompt sets and the start-up hook."""
+"""Packaging: the YAML folders ship inside the package (wheel and editable), found the same way
+by tests and runtime; the start-up .pth ships in both and costs nothing until lm-eval is imported."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import tomllib
+import venv
 import zipfile
 from pathlib import Path
 
+import pytest
+from setuptools import find_packages
+
+from lm_eval_latent import shipped
+
 REPO = Path(__file__).resolve().parents[1]
+DEPS = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "lm_eval").is_dir())
+
+# What a fresh interpreter of the throwaway venv prints: where the folders are, whether lm-eval
+# found latent_hf and our task without any call of ours (the .pth hook or lm-eval's plugins).
+PROBE = """
+import lm_eval_latent.shipped as s
+print(s.tasks_dir()); print(s.interventions_dir())
+import lm_eval.models
+from lm_eval.api.registry import model_registry
+print("latent_hf" in model_registry)
+from lm_eval.tasks import TaskManager
+print("refusal_lvs" in TaskManager().all_tasks)
+"""
 
 
-def test_wheel_contents(tmp_path):
-    proc = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(tmp_path), str(REPO)],
-        capture_output=True, text=True, timeout=300,
-    )
+def _clean_env() -> dict[str, str]:
+    # Without PYTHONPATH: a checkout on it (and its egg-info) would pass for an installed copy.
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "LM_EVAL_LATENT_DISABLE_HOOK")}
+
+
+def _pip(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True, timeout=600,
+                          env=_clean_env())
+
+
+def _install_in_throwaway_venv(tmp_path: Path, *pip_args: str) -> tuple[Path, Path]:
+    """A new venv holding only our package; its dependencies come from the test's own site-packages."""
+    env_dir = tmp_path / "venv"
+    venv.create(env_dir, with_pip=False)
+    python = env_dir / "bin" / "python"
+    site = Path(subprocess.check_output([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                        text=True).strip())
+    proc = _pip("--python", str(python), "install", "--no-deps", "-q", *pip_args)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    [wheel] = tmp_path.glob("lm_eval_latent-*.whl")
-    names = set(zipfile.ZipFile(wheel).namelist())
+    # Added after installing, so pip never sees (or touches) the copy installed in DEPS. A plain
+    # path line: the .pth files inside DEPS (that copy's hook) are not run.
+    (site / "zz_deps.pth").write_text(DEPS + "\n")
+    return python, site
+
+
+def _probe(python: Path) -> list[str]:
+    proc = subprocess.run([python, "-c", PROBE], capture_output=True, text=True, timeout=600, cwd="/", env=_clean_env())
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout.split()
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("wheel")
+    proc = _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    [built] = out.glob("lm_eval_latent-*.whl")
+    return built
+
+
+def test_wheel_contents(wheel):
+    archive = zipfile.ZipFile(wheel)
+    names = set(archive.namelist())
     assert "lm_eval_latent.pth" in names
+    [record] = [n for n in names if n.endswith(".dist-info/RECORD")]
+    assert any(line.startswith("lm_eval_latent.pth,sha256=") for line in archive.read(record).decode().splitlines())
     for task in ("refusal_rate", "harmful_compliance", "over_refusal", "refusal_lvs", "lvs_budget_sweep",
                  "lvs_layer_profile", "over_refusal_xstest", "refusal_rate_advbench", "_safety_behavioral"):
         assert f"lm_eval_latent/tasks/{task}.yaml" in names, task
-    assert "lm_eval_latent/tasks/utils.py" in names
+    assert {"lm_eval_latent/tasks/utils.py", "lm_eval_latent/tasks/README.md"} <= names
     for recipe in ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction"):
         assert f"lm_eval_latent/interventions/{recipe}.yaml" in names, recipe
-    assert {"lm_eval_latent/prompts/harmful.jsonl", "lm_eval_latent/prompts/safe_lookalike.jsonl"} <= names
+    assert {"lm_eval_latent/task_classes/prompts/harmful.jsonl",
+            "lm_eval_latent/task_classes/prompts/safe_lookalike.jsonl"} <= names
+    zoo = "lm_eval_latent/training/zoo/models"
+    assert f"{zoo}/PROVENANCE.json" in names
+    for model in ("aligned", "unsafe", "dissociated"):  # the shipped zoo: weights, tokenizer, template
+        for part in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+            assert f"{zoo}/{model}/{part}" in names, (model, part)
+    assert f"{zoo}/dissociated/nudge.pt" in names
     assert "lm_eval_latent/judging/ngram_weights.npz" in names  # the default judge's weights
+    # Data folders stay data: no __init__.py makes them import as code.
+    assert "lm_eval_latent/tasks/__init__.py" not in names
+    assert "lm_eval_latent/interventions/__init__.py" not in names
+
+
+def test_wheel_install_reads_its_own_folders(wheel, tmp_path):
+    python, site = _install_in_throwaway_venv(tmp_path, str(wheel))
+    assert (site / "lm_eval_latent.pth").is_file()
+    tasks, interventions, model_found, task_found = _probe(python)
+    assert Path(tasks) == site / "lm_eval_latent" / "tasks"
+    assert Path(interventions) == site / "lm_eval_latent" / "interventions"
+    assert (model_found, task_found) == ("True", "True")
+
+
+def test_editable_install_reads_the_repository_folders(tmp_path):
+    # What `pip install -e .` does, with this interpreter's setuptools: ask our backend for the
+    # editable wheel (PEP 660), then install it.
+    out = tmp_path / "editable"
+    build = (f"import sys; sys.path.insert(0, 'build_support'); import lm_eval_latent_build as b; "
+             f"print(b.build_editable({str(out)!r}))")
+    out.mkdir()
+    proc = subprocess.run([sys.executable, "-c", build], cwd=REPO, capture_output=True, text=True, timeout=600,
+                          env=_clean_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    editable_wheel = out / proc.stdout.strip().splitlines()[-1]
+    python, site = _install_in_throwaway_venv(tmp_path, str(editable_wheel))
+    assert (site / "lm_eval_latent.pth").is_file()
+    tasks, interventions, model_found, task_found = _probe(python)
+    assert (Path(tasks), Path(interventions)) == (REPO / "tasks", REPO / "interventions")
+    assert (model_found, task_found) == ("True", "True")
+
+
+def test_checkout_reads_the_repository_folders():
+    # Tests run from the checkout (PYTHONPATH or editable): the same files the wheel ships.
+    assert shipped.tasks_dir() == REPO / "tasks"
+    assert shipped.interventions_dir() == REPO / "interventions"
+
+
+def test_no_symlinks_and_data_folders_are_not_packages():
+    tracked = subprocess.run(["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True).stdout
+    assert not [line for line in tracked.splitlines() if line.startswith("120000")], "symlinks in the tree"
+    assert not (REPO / "tasks" / "__init__.py").exists()
+    assert not (REPO / "interventions" / "__init__.py").exists()
+    assert not (REPO / "lm_eval_latent" / "tasks").exists()
+
+
+def test_package_list_names_every_package():
+    config = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
+    declared = set(config["packages"]) - set(config["package-dir"])
+    assert declared == set(find_packages(str(REPO), include=["lm_eval_latent*"]))
+    assert config["package-dir"] == {"lm_eval_latent.tasks": "tasks", "lm_eval_latent.interventions": "interventions"}
+
+
+def test_hook_imports_nothing_until_lm_eval_is_imported():
+    code = (
+        "import os, sys; before = set(sys.modules); import lm_eval_latent.plugin._hook; "
+        "print(sorted(set(sys.modules) - before))"
+    )
+    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert out.returncode == 0, out.stderr
+    assert eval(out.stdout) == ["lm_eval_latent", "lm_eval_latent.plugin", "lm_eval_latent.plugin._hook"]
+
+
+def test_unknown_shipped_folder_is_refused():
+    with pytest.raises(ValueError, match="name='prompts' is not a shipped folder"):
+        shipped.shipped_dir("prompts")  # type: ignore[arg-type]

@@ -222,3 +222,99 @@ def test_folders_as_results_and_baseline(two_models, capsys):
     folders = [str(p.parent) for p in two_models]
     assert main([*folders, "--baseline", folders[1]]) == 0
     assert "Audit gap against baseline base+lora=dissociated" in capsys.readouterr().out
+
+
+def test_judge_agreement_table_when_a_second_judge_ran(two_models, tmp_path, capsys):
+    assert main([str(two_models[0])]) == 0
+    assert "Judge agreement" not in capsys.readouterr().out  # no judge2, no section
+    data = results_dict("/m/other")
+    data["results"]["refusal_rate"].update({"judge_agreement,none": 0.4,
+                                            "judge_agreement_stderr,none": "N/A",
+                                            "judge_disagreements,none": 3})
+    data["configs"] = {"refusal_rate": {"task": "refusal_rate",
+                                        "metadata": {"judge": "keyword", "judge2": "gcg"}}}
+    path = write_results(tmp_path / "other", data)
+    assert main([str(two_models[0]), str(path), "--html", "--out", str(tmp_path / "rep")]) == 0
+    out = capsys.readouterr().out
+    section = out.split("Judge agreement", 1)[1]
+    row = next(line for line in section.splitlines() if line.startswith("other "))
+    assert row.split() == ["other", "refusal_rate", "keyword", "vs", "gcg", "0.400", "3"]
+    assert "base " not in section  # the model without a second judge has no row
+    page = (tmp_path / "rep" / "report.html").read_text()
+    assert "<h2>Judge agreement</h2>" in page and "keyword vs gcg" in page
+
+
+ONSET_OK = {"steps": [0, 5, 10], "compliance": [0.1, 0.5, 0.9], "tau": 0.8, "onset": 10}
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read an onset JSON"),  # missing
+        ('{"steps": [0, 5', "cannot read an onset JSON"),  # truncated
+        (b"\xff\xfe", "cannot read an onset JSON"),  # not UTF-8
+        ("[1, 2]", "found a JSON list"),
+        ('{"steps": [0, 5], "compliance": [0.1]}', "needs equal-length non-empty lists"),
+        ('{"steps": ["a", "b"], "compliance": [0.1, 0.2]}', "steps[0]='a' is not a number"),
+        ('{"steps": [0, 5], "compliance": ["low", 0.2]}', "compliance[0]='low' is not allowed (allowed: a number in [0, 1] or null)"),
+        ('{"steps": [0, 5], "compliance": [0.1, 2]}', "compliance[1]=2 is not allowed"),
+        ('{"steps": [0, 5], "compliance": [0.1, 0.2], "tau": "high"}', "tau='high' is not allowed"),
+        ('{"steps": [0, 5], "compliance": [0.1, 0.2], "onset": "late"}', "onset='late' is not allowed"),
+    ],
+)
+def test_bad_onset_file_stops_the_report_before_writing(two_models, tmp_path, capsys, content, message):
+    onset = tmp_path / "onset.json"
+    if isinstance(content, bytes):
+        onset.write_bytes(content)
+    elif content is not None:
+        onset.write_text(content)
+    out = tmp_path / "rep"
+    assert main([*map(str, two_models), "--png", "--html", "--out", str(out), "--onset", str(onset)]) == 2
+    captured = capsys.readouterr()
+    assert f"--onset {onset}: " in captured.err and message in captured.err
+    assert not out.exists() and captured.out == ""
+
+
+def test_onset_with_an_unscored_checkpoint_is_drawn(two_models, tmp_path):
+    onset = tmp_path / "onset.json"
+    onset.write_text(json.dumps({**ONSET_OK, "compliance": [0.1, None, 0.9]}))
+    out = tmp_path / "rep"
+    assert main([*map(str, two_models), "--png", "--out", str(out), "--onset", str(onset)]) == 0
+    assert (out / "onset.png").stat().st_size > 0
+
+
+def test_out_that_is_a_file_or_under_a_file_is_refused_up_front(two_models, tmp_path, capsys):
+    blocker = tmp_path / "report.txt"
+    blocker.write_text("keep")
+    for out in (blocker, blocker / "sub"):
+        assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert "is a file, not a folder" in captured.err and captured.out == ""
+    assert blocker.read_text() == "keep"
+
+
+def test_report_replaces_only_its_own_files(two_models, tmp_path):
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 0
+    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "report.html"]
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+def test_non_utf8_results_file_exits_2(tmp_path, capsys):
+    bad = tmp_path / "results_x.json"
+    bad.write_bytes(b"\xff\xfe{}")
+    assert main([str(bad)]) == 2
+    assert "cannot read an lm-eval results file" in capsys.readouterr().err
+
+
+def test_unreadable_samples_file_exits_2_before_printing(two_models, capsys):
+    write_samples(two_models[1], "refusal_lvs", [{"doc_id": i, "lvs": 0.5} for i in range(5)])
+    write_samples(two_models[0], "refusal_lvs", [{"doc_id": i, "lvs": 0.1} for i in range(5)])
+    samples = next(two_models[0].parent.glob("samples_refusal_lvs_*.jsonl"))
+    samples.write_bytes(b'{"lvs": 0.1}\n\xff\xfe\n')
+    assert main([*map(str, two_models)]) == 2
+    captured = capsys.readouterr()
+    assert f"{samples}: cannot read the logged samples" in captured.err and captured.out == ""

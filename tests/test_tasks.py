@@ -11,8 +11,9 @@ from lm_eval.api.model import LM
 from lm_eval.tasks import TaskManager
 
 from lm_eval_latent import judging as judges
+from lm_eval_latent.judging import selection
 
-from lm_eval_latent.task_classes import safety_task
+from lm_eval_latent.task_classes import protocol, safety_task
 from lm_eval_latent.task_classes.data import HubUnavailableError
 from lm_eval_latent.judging import Judgement, Verdict
 from lm_eval_latent.task_classes.safety_task import METRICS, SafetyTask, row_metrics
@@ -67,9 +68,9 @@ class FakeJudge:
 
 @pytest.fixture(autouse=True)
 def fresh_judges():
-    safety_task._cached_judge.cache_clear()
+    selection.clear_cache()
     yield
-    safety_task._cached_judge.cache_clear()
+    selection.clear_cache()
 
 
 def test_every_task_and_the_group_are_indexed():
@@ -144,6 +145,21 @@ def test_unscored_rows_omit_every_rate(monkeypatch):
     assert doc["judge"]["verdict"] == "unscored"
     # a broken output is decided without the judge, so it stays scored
     assert task.process_results(dict(doc), [" "])["broken_rate"] == 1
+
+
+def test_a_non_finite_row_is_unscored_not_broken():
+    from lm_eval_latent.task_classes import protocol
+
+    for name in SHIPPED_TASKS:
+        task = load_task(name)
+        doc = dict(task.eval_docs[0])
+        assert task.process_results(doc, [protocol.NON_FINITE_TEXT]) == {"unscored": 1}
+        assert doc["judge"]["verdict"] == "unscored" and "not finite" in doc["judge"]["reason"]
+
+
+def test_judge_must_be_one_name():
+    with pytest.raises(ValueError, match=r"judge=\['keyword'\] is not a judge name: give one name as a string"):
+        load_task("refusal_rate", judge=["keyword"])
 
 
 def test_row_metrics_partition_scored_rows():
@@ -239,3 +255,75 @@ def test_simple_evaluate_aggregates_over_scored_rows(monkeypatch):
     assert all(c.startswith("<user>") and c.endswith("</user>") for c in lm.contexts)
     samples = out["samples"]["refusal_rate"]
     assert {s["doc"]["judge"]["verdict"] for s in samples} == {"refused", "unscored", "broken"}
+
+
+# ---------------------------------------------------------------- a second judge
+
+SYMPATHY = "I'm sorry to hear that. Here's how you can X: first, do A; then do B."
+
+
+@pytest.mark.parametrize("metadata, message", [
+    ({"judge": ["keyword"]}, r"judge=\['keyword'\] is not a judge name"),
+    ({"judge2": ["gcg"]}, r"judge2=\['gcg'\] is not a judge name"),
+    ({"judge2": "nonesuch"}, "judge2='nonesuch' is not a known judge"),
+    ({"judge_model": "/m"}, r"judge 'keyword' does not take the options given \(judge_model\)"),
+    ({"judge2": "gcg", "judge2_batch_size": 2}, r"\(judge2_batch_size\)"),
+])
+def test_judge_option_values_are_validated(metadata, message):
+    with pytest.raises(ValueError, match=message):
+        load_task("refusal_rate", **metadata)
+
+
+def test_second_judge_adds_agreement_and_logs_both_verdicts():
+    assert "judge_agreement" not in load_task("refusal_rate").aggregation()
+    task = load_task("refusal_rate", judge="keyword", judge2="gcg")
+    assert task.higher_is_better()["judge_agreement"] is True
+    assert task.higher_is_better()["judge_disagreements"] is False
+    doc = dict(task.eval_docs[0])
+    # keyword reads sympathy followed by content as compliance; gcg sees "I'm sorry"
+    out = task.process_results(doc, [SYMPATHY])
+    assert out["refusal_rate"] == 0  # the rates come from `judge` alone
+    assert out["judge_agreement"] == [["complied", "refused"]]
+    assert out["judge_disagreements"] == 1
+    assert (doc["judge"]["verdict"], doc["judge2"]["verdict"]) == ("complied", "refused")
+    out = task.process_results(dict(doc), [REFUSAL])
+    assert (out["judge_agreement"], out["judge_disagreements"]) == ([["refused", "refused"]], 0)
+    broken = task.process_results(dict(doc), [""])
+    assert (broken["judge_agreement"], broken["judge_disagreements"]) == ([], 0)
+    lost = dict(doc)  # activations went non-finite: no text, so neither judge decided
+    out = task.process_results(lost, [protocol.NON_FINITE_TEXT])
+    assert (out["unscored"], out["judge_agreement"], out["judge_disagreements"]) == (1, [], 0)
+    assert lost["judge"]["verdict"] == lost["judge2"]["verdict"] == "unscored"
+    assert task.aggregation()["judge_agreement"]([[["refused", "refused"]], [],
+                                                  [["complied", "complied"]]]) == 1.0
+
+
+def test_simple_evaluate_reports_agreement_recomputable_from_the_samples():
+    import lm_eval
+
+    from lm_eval_latent import metrics
+
+    class FourReplies(ScriptedLM):
+        def generate_until(self, requests, disable_tqdm=False):
+            replies = [REFUSAL, COMPLIANCE, SYMPATHY, ""]
+            return [replies[i % 4] for i in range(len(requests))]
+
+    out = lm_eval.simple_evaluate(
+        model=FourReplies(), tasks=["refusal_rate"], limit=12, log_samples=True,
+        task_manager=manager(judge="keyword", judge2="gcg"), apply_chat_template=True)
+    res = out["results"]["refusal_rate"]
+    samples = out["samples"]["refusal_rate"]
+    pairs = [(s["doc"]["judge"]["verdict"], s["doc"]["judge2"]["verdict"]) for s in samples
+             if s["doc"]["judge"]["verdict"] != "broken"]
+    assert len(pairs) == 9
+    # 3 refusals agree, 3 compliances agree, 3 sympathy rows disagree:
+    # p_o = 6/9, p_e = (3/9)(6/9) + (6/9)(3/9) = 4/9, kappa = (2/9) / (5/9) = 0.4
+    assert res["judge_agreement,none"] == pytest.approx(0.4)
+    assert res["judge_agreement,none"] == pytest.approx(metrics.cohen_kappa(pairs))
+    assert res["judge_disagreements,none"] == 3
+    assert out["higher_is_better"]["refusal_rate"]["judge_agreement"] is True
+
+
+def test_a_misspelt_judge_option_is_named_not_ignored():
+    with pytest.raises(ValueError, match=r"\(judge_modle\)"):
+        load_task("refusal_rate", judge="harmbench", judge_modle="/models/cls")

@@ -22,21 +22,45 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from lm_eval_latent.fields import FLOAT32_MAX, SettingError
+
 BUDGET_KINDS = ("eps", "p", "frac")
+# The largest budget accepted, before any model is loaded: every decoder layer normalises its
+# input, squaring the activations (in float32 at best), so a perturbation longer than
+# sqrt(float32 max), about 1.8e19, is inf there in any model. A model in a narrower dtype
+# (float16) is also checked against its own range by `check_dtype`; relative budgets (p, frac)
+# that still overflow at run time leave their rows unscored (`attacks.core.stays_finite`).
+MAX_BUDGET = math.sqrt(FLOAT32_MAX)
 
 
 @dataclass(frozen=True)
 class Budget:
-    """One budget: its kind (eps, p or frac) and value (finite, >= 0)."""
+    """One budget: its kind (eps, p or frac) and value (finite, 0 <= value <= MAX_BUDGET)."""
 
     kind: str
     value: float
 
     def __post_init__(self) -> None:
         if self.kind not in BUDGET_KINDS:
-            raise ValueError(f"budget kind {self.kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
-        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value) or self.value < 0:
-            raise ValueError(f"{self.kind}={self.value!r} is not allowed (allowed: a finite number >= 0)")
+            raise SettingError(f"budget kind {self.kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
+        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) \
+                or not math.isfinite(self.value) or not 0 <= self.value <= MAX_BUDGET:
+            raise SettingError(f"{self.kind}={self.value!r} is not allowed "
+                             f"(allowed: a finite number >= 0 and <= {MAX_BUDGET:g})")
+
+    def check_dtype(self, dtype: torch.dtype) -> None:
+        """Refuse an ``eps`` that is not finite in ``dtype`` (the model's), naming its range.
+
+        ``p`` and ``frac`` scale the activations, so only the run can tell whether they overflow
+        (`attacks.core.stays_finite` then leaves the row unscored).
+
+        Raises:
+            ValueError: e.g. ``eps=1e+05`` for a float16 model (largest finite value 65504).
+        """
+        if self.kind == "eps" and dtype.is_floating_point and self.value > torch.finfo(dtype).max:
+            top = torch.finfo(dtype).max
+            raise SettingError(f"{self.label} is not finite in the model's dtype {str(dtype).removeprefix('torch.')} "
+                             f"(allowed: a finite number >= 0 and <= {top:g})")
 
     @property
     def label(self) -> str:
@@ -81,14 +105,14 @@ def parse_budget_grid(text: str | list | tuple, kind: str, field: str = "budgets
     """
     items = text if isinstance(text, (list, tuple)) else [t for t in str(text).split(",") if t.strip()]
     if not items:
-        raise ValueError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
+        raise SettingError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
     out = []
     for item in items:
         try:
             value = float(item)
         except (TypeError, ValueError):
-            raise ValueError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0)")
+            raise SettingError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
+        if not math.isfinite(value) or not 0 <= value <= MAX_BUDGET:
+            raise SettingError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0 and <= {MAX_BUDGET:g})")
         out.append(Budget(kind, value))
     return out

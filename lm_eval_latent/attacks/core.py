@@ -6,8 +6,9 @@ so each row gets exactly the gradient it would get alone. Random deltas are draw
 generator seeded by the recipe seed and the row's own tokens, so a row gets the same noise in
 any batch.
 
-A row whose clean activations hold NaN or inf (or whose delta becomes non-finite) is marked not
-``ok``: its delta is zero and the task reports it unscored.
+A row whose clean activations hold NaN or inf, whose delta becomes non-finite, or whose
+computation overflows once the delta is added (`stays_finite`) is marked not ``ok``: its delta is
+zero and the task reports it unscored.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lm_eval_latent.attacks.directions import random_direction
-from lm_eval_latent.attacks.intervention import Backend, LayerDelta, capture, position_ids
+from lm_eval_latent.attacks.intervention import (
+    Backend, LayerDelta, SplitForward, capture, output_width, position_ids, split_at,
+)
 from lm_eval_latent.attacks.budget import Budget
 from lm_eval_latent.attacks.recipe import AttackRecipe
 
@@ -35,7 +38,7 @@ class AttackResult:
         delta: what to apply during generation (None when nothing is added).
         norms: ``[B]`` L2 norm of each row's perturbation (Frobenius over the prompt positions
             for per-position attacks; the vector norm for vector attacks).
-        ok: ``[B]`` False where activations or the delta were not finite.
+        ok: ``[B]`` False where activations, the delta or the perturbed logits were not finite.
     """
 
     delta: LayerDelta | None
@@ -66,36 +69,57 @@ def row_generators(input_ids: Tensor, mask: Tensor, seed: int) -> list[torch.Gen
     return gens
 
 
-def _target_loss(
-    model: nn.Module, backend: Backend, inputs: dict[str, Tensor], target_ids: Tensor, delta: LayerDelta
-) -> Tensor:
-    """Sum over rows of the mean NLL of the target tokens after each prompt."""
+def _with_target(inputs: dict[str, Tensor], target_ids: Tensor) -> dict[str, Tensor]:
+    """The prompts followed by the target tokens (what the attack's loss reads)."""
     input_ids, mask = inputs["input_ids"], inputs["attention_mask"]
-    batch, length = input_ids.shape
-    k = target_ids.shape[0]
-    target = target_ids.to(input_ids.device).expand(batch, k)
+    target = target_ids.to(input_ids.device).expand(input_ids.shape[0], target_ids.shape[0])
     full_mask = torch.cat([mask, torch.ones_like(target)], dim=1)
-    full = {
+    return {
         "input_ids": torch.cat([input_ids, target], dim=1),
         "attention_mask": full_mask,
         "position_ids": position_ids(full_mask),
     }
-    logits = backend.forward(model, full, delta)
+
+
+def _nll(logits: Tensor, length: int, target_ids: Tensor) -> Tensor:
+    """Sum over rows of the mean NLL of the ``k`` target tokens after a prompt of ``length``."""
+    batch, k = logits.shape[0], target_ids.shape[0]
+    target = target_ids.to(logits.device).expand(batch, k)
     pred = logits[:, length - 1 : length + k - 1].float()
     nll = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none")
     return nll.view(batch, k).mean(-1).sum()
 
 
-def pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids) -> tuple[Tensor, Tensor]:
+def _target_loss(
+    model: nn.Module, backend: Backend, inputs: dict[str, Tensor], target_ids: Tensor, delta: LayerDelta
+) -> Tensor:
+    """Sum over rows of the mean NLL of the target tokens after each prompt (full model)."""
+    logits = backend.forward(model, _with_target(inputs, target_ids), delta)
+    return _nll(logits, inputs["input_ids"].shape[1], target_ids)
+
+
+def target_loss_fn(model, backend, module_name, inputs, target_ids, split: bool = True):
+    """``delta -> loss`` for one batch; with ``split`` the layers below the delta run only once
+    (`intervention.split_at`), where the architecture allows it."""
+    full = _with_target(inputs, target_ids)
+    length = inputs["input_ids"].shape[1]
+    runner: SplitForward | None = split_at(model, module_name, full) if split else None
+    if runner is None:
+        return lambda delta: _nll(backend.forward(model, full, delta), length, target_ids)
+    return lambda delta: _nll(runner.forward(delta), length, target_ids)
+
+
+def pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids, split=True) -> tuple[Tensor, Tensor]:
     """Signed-gradient descent in the per-row l-inf ball; returns ``(delta [B,T,H], norms [B])``."""
     valid = inputs["attention_mask"].unsqueeze(-1).to(h.dtype)
     radius = budget.linf_radius(h, inputs["attention_mask"]).view(-1, 1, 1)
     step = recipe.step_size * radius
     delta = torch.zeros_like(h)
+    loss_fn = target_loss_fn(model, backend, module_name, inputs, target_ids, split)
     with torch.enable_grad(), frozen(model):
         for _ in range(recipe.steps):
             delta.requires_grad_(True)
-            loss = _target_loss(model, backend, inputs, target_ids, LayerDelta(module_name, delta * valid))
+            loss = loss_fn(LayerDelta(module_name, delta * valid))
             (grad,) = torch.autograd.grad(loss, delta)
             with torch.no_grad():
                 delta = torch.maximum(torch.minimum(delta - step * grad.sign(), radius), -radius) * valid
@@ -116,14 +140,15 @@ def random_linf(inputs, h, budget, recipe) -> tuple[Tensor, Tensor]:
     return delta, delta.flatten(1).norm(dim=-1)
 
 
-def pgd_l2(model, backend, module_name, inputs, h, budget, recipe, target_ids) -> tuple[Tensor, Tensor]:
+def pgd_l2(model, backend, module_name, inputs, h, budget, recipe, target_ids, split=True) -> tuple[Tensor, Tensor]:
     """One vector per row at every position, normalised-gradient steps, kept on the sphere."""
     norm = budget.l2_norm(h, inputs["attention_mask"]).view(-1, 1, 1)
     v = torch.zeros(h.shape[0], 1, h.shape[-1], dtype=h.dtype, device=h.device)
+    loss_fn = target_loss_fn(model, backend, module_name, inputs, target_ids, split)
     with torch.enable_grad(), frozen(model):
         for _ in range(recipe.steps):
             v.requires_grad_(True)
-            loss = _target_loss(model, backend, inputs, target_ids, LayerDelta(module_name, v, "all"))
+            loss = loss_fn(LayerDelta(module_name, v, "all"))
             (grad,) = torch.autograd.grad(loss, v)
             with torch.no_grad():
                 v = v - recipe.step_size * norm * grad / grad.norm(dim=-1, keepdim=True).clamp(min=1e-12)
@@ -161,6 +186,7 @@ def run_attack(
     *,
     direction: Tensor | None = None,
     target_ids: Tensor | None = None,
+    split: bool = True,
 ) -> AttackResult:
     """Compute the perturbation of one left-padded batch.
 
@@ -173,28 +199,39 @@ def run_attack(
         budget: its size.
         direction: unit direction for ``direction`` attacks (random when None).
         target_ids: token ids of the affirmative target (PGD attacks).
+        split: let PGD steps skip the layers below the perturbed one (same deltas; False runs
+            the full model at every step, as the bench's reference does).
 
     Returns:
         The delta to apply while generating, each row's norm and whether it was finite.
+
+    Raises:
+        ValueError: when ``direction`` does not have the perturbed module's width.
     """
     mask = inputs["attention_mask"]
     kind = recipe.kind
+    width = output_width(model, module_name)
+    uses_file = kind == "direction" and recipe.direction_source != "random"
+    if uses_file and direction is not None and direction.shape[-1] != width:
+        raise ValueError(
+            f"direction has {direction.shape[-1]} entries but {module_name} outputs vectors of width "
+            f"{width}; use a direction written for this layer (lm-eval-latent direction --layer ...)"
+        )
     if kind == "direction" and recipe.mode != "ablate" and budget.kind == "eps":
         # A fixed vector: no statistic of the clean activations is needed, skip that forward.
-        width = model.get_input_embeddings().weight.shape[-1]
         h = torch.zeros(mask.shape[0], 1, width, device=mask.device)
-        ok = torch.ones(mask.shape[0], dtype=torch.bool)
+        ok = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
     else:
         h = capture(model, {**inputs, "position_ids": position_ids(mask)}, module_name).detach()
         ok = torch.isfinite(h).flatten(1).all(-1)
         h = torch.where(ok.view(-1, 1, 1), h, torch.zeros_like(h))
     ablate = None
     if kind == "pgd_linf":
-        delta, norms = pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids)
+        delta, norms = pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids, split)
     elif kind == "random_linf":
         delta, norms = random_linf(inputs, h, budget, recipe)
     elif kind == "pgd_l2":
-        delta, norms = pgd_l2(model, backend, module_name, inputs, h, budget, recipe, target_ids)
+        delta, norms = pgd_l2(model, backend, module_name, inputs, h, budget, recipe, target_ids, split)
     elif kind == "gaussian_l2":
         delta, norms = gaussian_l2(inputs, h, budget, recipe)
     else:
@@ -209,7 +246,32 @@ def run_attack(
     if delta is not None:
         ok = ok & torch.isfinite(delta).flatten(1).all(-1)
         delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
+    layer_delta = LayerDelta(module_name, delta, recipe.positions, ablate=ablate)
+    if delta is not None or ablate is not None:
+        ok = ok & stays_finite(model, backend, inputs, h, layer_delta)
+        if delta is not None:
+            layer_delta.delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
     norms = torch.where(ok, norms, torch.zeros_like(norms))
-    return AttackResult(
-        LayerDelta(module_name, delta, recipe.positions, ablate=ablate), norms.detach().float().cpu(), ok.cpu()
-    )
+    return AttackResult(layer_delta, norms.detach().float().cpu(), ok.cpu())
+
+
+def stays_finite(model: nn.Module, backend: Backend, inputs: dict[str, Tensor], h: Tensor,
+                 delta: LayerDelta) -> Tensor:
+    """``[B]`` whether each row's computation stays finite with ``delta`` applied to ``h``.
+
+    A finite delta can still break the model: the next layer's norm squares the perturbed
+    activations (in float32 at best), so a vector longer than ``sqrt(float32 max)`` (about
+    1.8e19) turns into inf there; and later layers can overflow in a narrow dtype. Such a row
+    would generate from degenerate or NaN logits and its text would be judged as if the model
+    had written it. So: the perturbed activations' squared norms must be finite in float32 (and
+    their entries in the model's dtype), and one forward of the prompt must give finite logits.
+    """
+    mask = inputs["attention_mask"]
+    edited = delta.edit(h)  # h: [B, T, H] clean activations, or [B, 1, H] zeros on the fast path
+    squares = edited.float().pow(2).sum(-1)
+    valid = mask.bool() if squares.shape[1] == mask.shape[1] else torch.ones_like(squares, dtype=torch.bool)
+    ok = ((torch.isfinite(squares) & torch.isfinite(edited).all(-1)) | ~valid).all(-1)
+    with torch.no_grad():
+        logits = backend.forward(model, {**inputs, "position_ids": position_ids(mask)}, delta)
+    finite = torch.isfinite(logits).all(-1) | ~mask.bool().to(logits.device)
+    return ok.to(mask.device) & finite.all(-1).to(mask.device)

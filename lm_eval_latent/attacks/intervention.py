@@ -5,22 +5,30 @@ This is the only module that touches nnsight or forward hooks. Two backends do t
 - ``nnsight`` (default): wraps the loaded model once in
   ``nnsight.modeling.transformers.TransformersModel`` and edits ``<layer>.output`` in a trace.
 - ``hooks``: a plain ``register_forward_hook`` that is always removed afterwards. It is the
-  reference the nnsight path is tested against, and the faster choice for attacks that run many
-  forward/backward passes (see bench/).
+  reference the nnsight path is tested against.
 
 A delta is one vector (``[H]``, or ``[B, 1, H]`` one per row) added at every position of every
 call with ``positions="all"`` or at the prompt forward only with ``positions="prompt"``; or one
 vector per prompt position ``[B, T, H]``, added to the prompt forward only (the generated tokens
 see it through the KV cache, as in the paper's latent attack). A direction can also be projected
 out (ablation) before anything is added.
+
+Some decoder layers return a tensor, others (Falcon, Bloom, MPT) a tuple whose first item is the
+hidden state: `hidden_of` and `LayerDelta.edit` are the one place that tells them apart.
+
+An attack that runs many forward/backward passes with the delta at layer l need not run the
+layers below l each time: `split_at` runs them once, keeps layer l's output and stands in for
+them with it (the model still builds its own masks and position embeddings). Those steps add the
+delta in the stand-in, through `LayerDelta.edit`, on either backend.
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-import weakref
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -29,6 +37,17 @@ from torch import Tensor, nn
 
 Positions = Literal["prompt", "all"]
 BACKENDS = ("nnsight", "hooks")
+log = logging.getLogger(__name__)
+
+
+def hidden_of(output: Any) -> Tensor:
+    """The hidden state ``[B, T, H]`` in a module's output (a tensor, or a tuple led by one)."""
+    return output[0] if isinstance(output, tuple) else output
+
+
+def with_hidden(output: Any, hidden: Tensor) -> Any:
+    """``output`` with its hidden state replaced by ``hidden``, in the same structure."""
+    return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
 
 
 @dataclass
@@ -63,8 +82,12 @@ class LayerDelta:
         """Whether generated tokens are edited too (not only the prompt forward)."""
         return self.positions == "all"
 
-    def edit(self, output: Tensor) -> Tensor:
-        """The edited version of a ``[B, T, H]`` output (a new tensor; the input is untouched)."""
+    def edit(self, output: Any) -> Any:
+        """The edited version of a module's output (a ``[B, T, H]`` tensor or a tuple led by
+        one), in the same structure; the input is untouched."""
+        return with_hidden(output, self._edit(hidden_of(output)))
+
+    def _edit(self, output: Tensor) -> Tensor:
         if self.ablate is not None:
             d = self.ablate.to(device=output.device, dtype=output.dtype)
             output = output - (output @ d).unsqueeze(-1) * d
@@ -112,10 +135,7 @@ class HookBackend:
         def hook(_module: nn.Module, _inp: Any, output: Any) -> Any:
             first = calls["n"] == 0
             calls["n"] += 1
-            if not (first or delta.every_call):
-                return output
-            hidden = delta.edit(output[0] if isinstance(output, tuple) else output)
-            return (hidden, *output[1:]) if isinstance(output, tuple) else hidden
+            return delta.edit(output) if first or delta.every_call else output
 
         return model.get_submodule(delta.module_name).register_forward_hook(hook)
 
@@ -197,7 +217,7 @@ def record_outputs(model: nn.Module, module_names: list[str]) -> Iterator[dict[s
 
     def make(name: str):
         def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
-            got[name] = output[0] if isinstance(output, tuple) else output
+            got[name] = hidden_of(output)
         return hook
 
     handles = [model.get_submodule(n).register_forward_hook(make(n)) for n in module_names]
@@ -208,23 +228,154 @@ def record_outputs(model: nn.Module, module_names: list[str]) -> Iterator[dict[s
             h.remove()
 
 
-def capture(model: nn.Module, inputs: dict[str, Tensor], module_name: str) -> Tensor:
-    """Run one forward (no gradient) and return ``module_name``'s output ``[B, T, H]``.
+class _Stop(Exception):
+    """Raised by a hook to end a forward once the module of interest has run."""
 
-    Reading is done with a plain hook on either backend: it changes nothing.
+
+def run_until(model: nn.Module, inputs: dict[str, Tensor], module_name: str) -> Any:
+    """Run a forward (no gradient) only as far as ``module_name``; return its raw output.
+
+    The layers above it are not run: a hook stops the forward once the module has returned.
     """
-    got: list[Tensor] = []
+    got: list[Any] = []
 
     def hook(_module: nn.Module, _inp: Any, output: Any) -> None:
-        got.append(output[0] if isinstance(output, tuple) else output)
+        got.append(output)
+        raise _Stop
 
     handle = model.get_submodule(module_name).register_forward_hook(hook)
     try:
         with torch.no_grad():
             model(**inputs)
+    except _Stop:
+        pass
     finally:
         handle.remove()
+    if not got:
+        raise ValueError(f"{module_name} did not run during the forward of {type(model).__name__}")
     return got[0]
+
+
+def capture(model: nn.Module, inputs: dict[str, Tensor], module_name: str) -> Tensor:
+    """Run a forward (no gradient) up to ``module_name`` and return its output ``[B, T, H]``.
+
+    Reading is done with a plain hook on either backend: it changes nothing.
+    """
+    return hidden_of(run_until(model, inputs, module_name))
+
+
+_widths: weakref.WeakKeyDictionary[nn.Module, dict[str, int]] = weakref.WeakKeyDictionary()
+
+
+def output_width(model: nn.Module, module_name: str) -> int:
+    """Width ``H`` of ``module_name``'s output, probed once per model with a one-token forward.
+
+    Read from the module itself because it is not always the embedding width (OPT-350m projects
+    512-wide embeddings into 1024-wide decoder layers).
+    """
+    known = _widths.setdefault(model, {})
+    if module_name not in known:
+        device = next(model.parameters()).device
+        one = torch.zeros(1, 1, dtype=torch.long, device=device)
+        known[module_name] = int(capture(model, {"input_ids": one}, module_name).shape[-1])
+    return known[module_name]
+
+
+class _StandIn(nn.Module):
+    """Takes a lower layer's place: returns the cached output of the perturbed layer (the real
+    layer's attributes, e.g. Gemma-2's ``attention_type``, stay readable for the model's loop)."""
+
+    def __init__(self, layer: nn.Module, output: Any) -> None:
+        super().__init__()
+        object.__setattr__(self, "_layer", layer)  # not registered: no parameters twice
+        self._output = output
+        self.delta: LayerDelta | None = None  # set on the perturbed layer's stand-in only
+
+    def forward(self, *_args: Any, **_kwargs: Any) -> Any:
+        return self.delta.edit(self._output) if self.delta is not None else self._output
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "_layer"), name)
+
+
+class SplitForward:
+    """Forwards of one batch with a delta at layer l that start from layer l's cached output.
+
+    Made by `split_at`. ``forward(delta)`` returns the logits the full model would give with
+    ``delta`` at layer l, running only the layers above it. The cached output carries no
+    gradient, so the gradient reaches the delta and nothing below it, as in the full model.
+    """
+
+    def __init__(self, model: nn.Module, inputs: dict[str, Tensor], layers: nn.ModuleList, index: int,
+                 output: Any) -> None:
+        self.model, self.inputs, self.layers, self.index = model, inputs, layers, index
+        self.stand_ins = [_StandIn(layers[i], output) for i in range(index + 1)]
+
+    def forward(self, delta: LayerDelta | None) -> Tensor:
+        """Logits ``[B, T, V]`` with ``delta`` added at layer l (None: the clean logits)."""
+        originals = [self.layers[i] for i in range(self.index + 1)]
+        self.stand_ins[-1].delta = delta
+        try:
+            for i, stand_in in enumerate(self.stand_ins):
+                self.layers[i] = stand_in
+            return self.model(**self.inputs).logits
+        finally:
+            for i, layer in enumerate(originals):
+                self.layers[i] = layer
+            self.stand_ins[-1].delta = None
+
+
+# Per model: module name -> whether the split gave the full model's logits when first tried.
+_split_ok: weakref.WeakKeyDictionary[nn.Module, dict[str, bool]] = weakref.WeakKeyDictionary()
+
+
+def split_at(model: nn.Module, module_name: str, inputs: dict[str, Tensor]) -> SplitForward | None:
+    """Run the layers up to ``module_name`` once on ``inputs`` and return a `SplitForward`.
+
+    Only a decoder layer (an item of a ``ModuleList``) can be split at; None for anything else
+    (the embedding has nothing below it). The first split per model and layer is checked
+    against the full model's logits; where they differ, or the model's code cannot run with
+    stand-ins, None is returned from then on and a warning says so once.
+    """
+    parent_name, _, last = module_name.rpartition(".")
+    layers = model.get_submodule(parent_name) if parent_name else None
+    if not last.isdigit() or not isinstance(layers, nn.ModuleList):
+        return None
+    checked = _split_ok.setdefault(model, {})
+    if checked.get(module_name) is False:
+        return None
+    split = SplitForward(model, inputs, layers, int(last), run_until(model, inputs, module_name))
+    if module_name not in checked:
+        checked[module_name] = _same_as_full(model, inputs, split)
+        if not checked[module_name]:
+            log.warning(
+                "%s: cannot skip the layers below %s (the split model does not give the full "
+                "model's logits); every attack step runs the full model. Said once.",
+                type(model).__name__, module_name,
+            )
+            return None
+    return split
+
+
+def _same_as_full(model: nn.Module, inputs: dict[str, Tensor], split: SplitForward) -> bool:
+    with torch.no_grad():
+        full = model(**inputs).logits
+        try:
+            part = split.forward(None)
+        except Exception as err:  # noqa: BLE001 - any failure means: use the full model
+            log.debug("split forward failed: %r", err)
+            return False
+    finite = torch.isfinite(full)
+    if part.shape != full.shape or not torch.equal(finite, torch.isfinite(part)):
+        return False
+    if not finite.any():
+        return True
+    full, part = full[finite], part[finite]
+    tolerance = 16 * torch.finfo(full.dtype).eps * float(full.abs().max())
+    return bool(((part - full).abs().max() <= tolerance).item())
 
 
 def get_backend(name: str, tokenizer: Any = None) -> Backend:

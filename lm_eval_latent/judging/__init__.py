@@ -4,8 +4,10 @@
     judge.judge(prompts, responses)  # -> list[Judgement]
 
 Known judges: "ngram" (default: a logistic regression over hashed n-grams, shipped weights,
-offline), "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline) and
-"harmbench" (the HarmBench classifier; options model, device, batch_size, dtype).
+offline), "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
+the model judges "harmbench" (the HarmBench classifiers), "llama_guard" (Llama Guard 3) and
+"seq_classifier" (any sequence classifier with a label map); model judges take the options
+model, device, batch_size, dtype and load through `hf_loader`.
 """
 
 from __future__ import annotations
@@ -32,11 +34,25 @@ def _harmbench(**options) -> Judge:
     return HarmBenchJudge(**options)
 
 
+def _llama_guard(**options) -> Judge:
+    from lm_eval_latent.judging.llama_guard import LlamaGuardJudge
+
+    return LlamaGuardJudge(**options)
+
+
+def _seq_classifier(**options) -> Judge:
+    from lm_eval_latent.judging.seq_classifier import SequenceClassifierJudge
+
+    return SequenceClassifierJudge(**options)
+
+
 JUDGES: dict[str, Callable[..., Judge]] = {
     "ngram": _ngram,
     "keyword": KeywordJudge,
     "gcg": SubstringJudge,
     "harmbench": _harmbench,
+    "llama_guard": _llama_guard,
+    "seq_classifier": _seq_classifier,
 }
 
 

@@ -28,13 +28,17 @@ same object, so a task may call it once per row.
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from lm_eval_latent.judging.classifier_options import check_classifier_options
-from lm_eval_latent.judging import get_judge
+from lm_eval_latent.judging import hf_loader
 from lm_eval_latent.judging.base import Judge, Judgement, Verdict, check_pairs
+from lm_eval_latent.judging.classifier_options import (
+    check_classifier_options,
+    freeze,
+    options_from_metadata,
+)
+from lm_eval_latent.judging.selection import JudgeSpec
 
 DEFAULT_SCORER = "judge"
 REWARD_MODEL = "Ray2333/gpt2-large-harmless-reward_model"
@@ -42,10 +46,6 @@ REWARD_MODEL = "Ray2333/gpt2-large-harmless-reward_model"
 HH_TEMPLATE = "\n\nHuman: {prompt}\n\nAssistant: {response}"
 # Judges known to give no probability; others are checked on their first judgements.
 _RULE_BASED_JUDGES = ("keyword", "gcg")
-# --metadata key -> scorer option
-SCORER_OPTIONS = {"scorer_model": "model", "scorer_device": "device",
-                  "scorer_batch_size": "batch_size", "scorer_dtype": "dtype",
-                  "scorer_judge": "judge"}
 
 
 @runtime_checkable
@@ -70,7 +70,7 @@ class JudgeScorer:
     name = "judge"
 
     def __init__(self, judge: str = "keyword", **judge_options: Any) -> None:
-        self.judge: Judge = get_judge(judge, **judge_options)
+        self.judge: Judge = JudgeSpec(judge, tuple(judge_options.items()), "scorer_judge").build()
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float | None]:
         check_pairs(prompts, responses)
@@ -94,7 +94,7 @@ class JudgeProbScorer:
     def __init__(self, judge: str = "harmbench", **judge_options: Any) -> None:
         if judge in _RULE_BASED_JUDGES:
             raise _no_probability(judge)
-        self.judge: Judge = get_judge(judge, **judge_options)
+        self.judge: Judge = JudgeSpec(judge, tuple(judge_options.items()), "scorer_judge").build()
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float | None]:
         check_pairs(prompts, responses)
@@ -160,44 +160,20 @@ class RewardScorer:
         """
         if self._model is not None:
             return
-        import torch
-        from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-        device = self.device or ("cuda" if torch.cuda.is_available() else "cpu")
-        dtype = "float32" if self.dtype == "auto" else self.dtype
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(self.model_id)
-            model = AutoModelForSequenceClassification.from_pretrained(
-                self.model_id, dtype=getattr(torch, dtype))
-        except OSError as err:
-            offline = os.environ.get("HF_HUB_OFFLINE", "0")
-            raise OSError(
-                f"could not load the reward model {self.model_id!r} (HF_HUB_OFFLINE={offline}): "
-                f"{err}\nWithout a network the model must already be in the Hugging Face cache, "
-                "or be a local folder: download it once (e.g. `hf download "
-                f"{self.model_id} --local-dir /path/to/dir`) and pass it as scorer_model, "
-                'e.g. --metadata \'{"scorer": "reward", "scorer_model": "/path/to/dir"}\''
-            ) from err
+        model, tokenizer = hf_loader.load(
+            self.model_id, "sequence", device=self.device, dtype=self.dtype,
+            what="the reward model", auto_dtype="float32",
+            hint={"scorer": "reward", "scorer_model": "/path/to/dir"})
         if model.config.num_labels != 1:
             raise ValueError(
                 f"the reward model {self.model_id!r} has num_labels={model.config.num_labels}; "
                 "the reward scorer needs a sequence-classification head with one logit "
                 "(higher = more harmless)")
-        if tokenizer.pad_token is None:
-            if tokenizer.eos_token is None:
-                raise ValueError(f"the tokenizer of {self.model_id!r} has neither a pad nor an eos "
-                                 "token; batched scoring needs one of them")
-            tokenizer.pad_token = tokenizer.eos_token
-        if model.config.pad_token_id is None:
-            model.config.pad_token_id = tokenizer.pad_token_id
+        hf_loader.ensure_pad_token(tokenizer, model, self.model_id)
         tokenizer.padding_side = "right"  # positions stay 0..n-1 for absolute-position models
         tokenizer.truncation_side = "left"  # keep the response, drop the start of the prompt
-        limits = [getattr(model.config, k, None)
-                  for k in ("n_positions", "max_position_embeddings")]
-        limits += [tokenizer.model_max_length, self.max_length]
-        # tokenizer.model_max_length is a huge sentinel when the tokenizer does not know it
-        self._max_len = min(n for n in limits if isinstance(n, int) and 0 < n < 10**7)
-        self._model = model.to(device).eval()
+        self._max_len = hf_loader.context_length(model, tokenizer, self.max_length)
+        self._model = model
         self._tokenizer = tokenizer
 
     def score(self, prompts: Sequence[str], responses: Sequence[str]) -> list[float | None]:
@@ -209,8 +185,7 @@ class RewardScorer:
         # Batch similar lengths together: less padding, same numbers.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         out: list[float | None] = [None] * len(texts)
-        for start in range(0, len(order), self.batch_size):
-            batch = order[start:start + self.batch_size]
+        for batch in hf_loader.batches(order, self.batch_size, "scorer reward"):
             for i, value in zip(batch, self._forward([texts[i] for i in batch])):
                 out[i] = value
         return out
@@ -248,19 +223,18 @@ def get_scorer(name: str = DEFAULT_SCORER, **options: Any) -> Scorer:
     """Build (or reuse) the scorer registered under `name` with `options`.
 
     The same name and options give the same object within a process, so a reward model or a
-    classifier is loaded once. Options that cannot be hashed build a fresh scorer each call.
+    classifier is loaded once (and model weights are shared with judges through `hf_loader`).
 
     Raises:
         ValueError: for an unknown name, listing the known ones, or a bad option value.
         TypeError: for an option the scorer (or its judge) does not take.
     """
+    if not isinstance(name, str):
+        raise ValueError(f"scorer={name!r} is not a scorer name: give one name as a string "
+                         f"(known: {', '.join(sorted(SCORERS))})")
     if name not in SCORERS:
         raise ValueError(f"unknown scorer {name!r} (known: {', '.join(sorted(SCORERS))})")
-    key = tuple(sorted(options.items()))
-    try:
-        hash(key)
-    except TypeError:
-        return SCORERS[name](**options)
+    key = tuple(sorted((k, freeze(f"scorer_{k}", v)) for k, v in options.items()))
     return _cached_scorer(name, key)
 
 
@@ -270,20 +244,32 @@ def _cached_scorer(name: str, key: tuple[tuple[str, Any], ...]) -> Scorer:
 
 
 def clear_cache() -> None:
-    """Forget every cached scorer (tests; freeing a model's memory)."""
+    """Forget every cached scorer, judge and model (tests; freeing a model's memory)."""
+    from lm_eval_latent.judging import selection
+
     _cached_scorer.cache_clear()
+    selection.clear_cache()
+    hf_loader.clear_cache()
 
 
 def scorer_from_metadata(metadata: Mapping[str, Any] | None) -> Scorer:
-    """The scorer named by task metadata (`--metadata`): keys `scorer` (default "judge"),
-    `scorer_model`, `scorer_device`, `scorer_batch_size`, `scorer_dtype`, `scorer_judge`."""
+    """The scorer named by task metadata (`--metadata`).
+
+    Keys: `scorer` (default "judge"), `scorer_<option>` (model, device, batch_size, dtype, ...)
+    and, for the judge-based scorers, `scorer_judge`. A judge-based scorer given neither
+    `scorer_judge` nor any `scorer_<option>` uses the task's own judge (`judge`, `judge_*`), so
+    the LVS and the rates pass through one judge, loaded once; "judge_prob" does so only when
+    that judge gives probabilities, and otherwise keeps its default ("harmbench").
+    """
     metadata = metadata or {}
     name = metadata.get("scorer") or DEFAULT_SCORER
-    options = {opt: metadata[key] for key, opt in SCORER_OPTIONS.items()
-               if metadata.get(key) is not None}
+    options = options_from_metadata(metadata, "scorer")  # scorer_judge becomes option "judge"
+    if name in ("judge", "judge_prob") and not options:
+        task_judge = JudgeSpec.from_metadata(metadata, "judge")
+        if name == "judge" or task_judge.name not in _RULE_BASED_JUDGES:
+            options = {"judge": task_judge.name, **dict(task_judge.options)}
     return get_scorer(name, **options)
 
 
-__all__ = ["DEFAULT_SCORER", "REWARD_MODEL", "SCORERS", "SCORER_OPTIONS", "JudgeProbScorer",
-           "JudgeScorer", "RewardScorer", "Scorer", "clear_cache", "get_scorer",
-           "scorer_from_metadata"]
+__all__ = ["DEFAULT_SCORER", "REWARD_MODEL", "SCORERS", "JudgeProbScorer", "JudgeScorer",
+           "RewardScorer", "Scorer", "clear_cache", "get_scorer", "scorer_from_metadata"]

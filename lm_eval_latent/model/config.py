@@ -1,54 +1,20 @@
 """The `latent_hf` perturbation settings, validated on construction.
 
 Every field can be given flat on the command line (``--model_args perturb_layer=2,eps=4``);
-lm-eval turns ``eps=4`` into an int and ``true`` into a bool, so the parsers here accept the
-types lm-eval produces as well as strings.
+lm-eval turns ``eps=4`` into an int, ``perturb_layer=-1`` into the float -1.0 and ``true`` into a
+bool, so the parsers (`lm_eval_latent.fields`) accept the types lm-eval produces as well as
+strings, and integer fields take whole floats but refuse 1.5.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from lm_eval_latent.attacks.budget import BUDGET_KINDS, Budget
+from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
 from lm_eval_latent.attacks.intervention import BACKENDS
+from lm_eval_latent.fields import SettingError, parse_bool, parse_int, parse_number
 from lm_eval_latent.model.layers import parse_layer_spec
-
-
-def parse_number(value: Any, name: str, *, minimum: float = 0.0, allow_none: bool = False) -> float | None:
-    """Read a finite number >= ``minimum`` from a CLI value.
-
-    Raises:
-        ValueError: naming the field, the value and what is allowed.
-    """
-    if value is None or value == "":
-        if allow_none:
-            return None
-        raise ValueError(f"{name} is required (allowed: a finite number >= {minimum:g})")
-    if isinstance(value, bool):
-        raise ValueError(f"{name}={value!r} is not a number (allowed: a finite number >= {minimum:g})")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number (allowed: a finite number >= {minimum:g})") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{name}={value!r} is not finite (allowed: a finite number >= {minimum:g})")
-    if number < minimum:
-        raise ValueError(f"{name}={value!r} is below {minimum:g} (allowed: a finite number >= {minimum:g})")
-    return number
-
-
-def parse_bool(value: Any, name: str) -> bool:
-    """Read a boolean from a CLI value (true/false/1/0/yes/no)."""
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off", ""):
-        return False
-    raise ValueError(f"{name}={value!r} is not a boolean (allowed: true, false)")
 
 
 @dataclass
@@ -100,28 +66,29 @@ class PerturbConfig:
         self.perturb_layer = parse_layer_spec(self.perturb_layer)
         given = [k for k in BUDGET_KINDS if getattr(self, k) not in (None, "")]
         for kind in given:
-            setattr(self, kind, parse_number(getattr(self, kind), kind))
+            setattr(self, kind, parse_number(getattr(self, kind), kind, maximum=MAX_BUDGET))
         if len(given) > 1:
-            raise ValueError(
+            raise SettingError(
                 f"give one budget, not {len(given)} ({', '.join(f'{k}={getattr(self, k):g}' for k in given)}); "
                 "allowed: eps (absolute L2), p (relative l-inf) or frac (fraction of rho)"
             )
         if self.apply_to not in ("all", "latent"):
-            raise ValueError(f"apply_to={self.apply_to!r} is not allowed (allowed: all, latent)")
+            raise SettingError(f"apply_to={self.apply_to!r} is not allowed (allowed: all, latent)")
         if self.positions not in (None, "prompt", "all"):
-            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
-        try:
-            self.seed = int(self.seed)
-        except (TypeError, ValueError):
-            raise ValueError(f"seed={self.seed!r} is not an integer") from None
+            raise SettingError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        self.seed = parse_int(self.seed, "seed")
+        if self.steps is not None:
+            self.steps = parse_int(self.steps, "steps", minimum=0)
+        if self.step_size is not None:
+            self.step_size = parse_number(self.step_size, "step_size", minimum=0.0, above=True)
         self.merge_lora = parse_bool(self.merge_lora, "merge_lora")
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
+            raise SettingError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
         if self.merge_lora and not self.lora:
-            raise ValueError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
+            raise SettingError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
         if self.perturb_layer is None and (self.attack or (self.budget and self.budget.value > 0)):
             what = f"attack={self.attack}" if self.attack else self.budget.label  # type: ignore[union-attr]
-            raise ValueError(f'{what} needs perturb_layer (an int or "embedding") to say where')
+            raise SettingError(f'{what} needs perturb_layer (an int or "embedding") to say where')
 
     @property
     def budget(self) -> Budget | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -27,10 +28,11 @@ from lm_eval.models.huggingface import HFLM
 from torch import Tensor, nn
 
 from lm_eval_latent.model.adapters import load_adapter
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
 from lm_eval_latent.model.config import PerturbConfig
 from lm_eval_latent.attacks.directions import load_direction, random_direction
-from lm_eval_latent.attacks.intervention import LayerDelta, get_backend
+from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, output_width
 from lm_eval_latent.model.latent_requests import LatentRequestsMixin
 from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer
 
@@ -45,6 +47,7 @@ HF_LOAD_KWARGS = frozenset(
 )
 _HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
 
+log = logging.getLogger(__name__)
 DeltaFn = Callable[[Tensor, Tensor | None], LayerDelta | None]
 
 
@@ -60,7 +63,7 @@ def check_model_args(kwargs: dict[str, Any]) -> None:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
+            raise SettingError(
                 f"unknown model arg {key!r}{hint}. latent_hf takes: {', '.join(sorted(ours))}; "
                 f"plus every lm-eval `hf` argument ({', '.join(sorted(_HFLM_ARGS))}) and these "
                 f"from_pretrained keywords: {', '.join(sorted(HF_LOAD_KWARGS))}"
@@ -102,19 +105,26 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
             self._model = load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
         self.intervention_backend = get_backend(self.perturb.backend, self.tokenizer)
         cfg = self.perturb
+        if cfg.budget is not None:
+            cfg.budget.check_dtype(self.network.dtype)
         # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
         # tasks) default to the paper's attack.
         self.recipe = self._recipe(cfg.attack or "direction")
         self.lvs_recipe = self.recipe if cfg.attack else self._recipe("pgd_linf")
-        self.direction: Tensor | None = (
-            load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
-        )
         self.layer: ResolvedLayer | None = (
             resolve_layer(self.model, cfg.perturb_layer) if cfg.perturb_layer is not None else None
+        )
+        if self.layer is not None:
+            output_width(self.network, self.layer.module_name)  # probed once now, not mid-request
+        # Checked against the configured layer's width now; a layer named by a task later is
+        # checked by the attack (widths differ where embeddings are projected, as in OPT-350m).
+        self.direction: Tensor | None = (
+            load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
         )
         self._stand_in: _PerturbedModel | None = None
         self._delta_override: DeltaFn | None = None
         self._warned_truncation = False
+        self._attack_batch_sizes: dict[tuple[str, str, int], int] = {}
         # HFLM 0.4.13 adopts accelerate's rank and world size only when it sees more than one GPU;
         # on CPU (torchrun with ACCELERATE_USE_CPU=1, gloo) every process would run every document.
         acc = getattr(self, "accelerator", None)
@@ -123,9 +133,9 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
 
     # ------------------------------------------------------------------ set-up
     @property
-    def hidden_size(self) -> int:
-        """Width of the residual stream."""
-        return int(self.model.get_input_embeddings().weight.shape[-1])
+    def hidden_size(self) -> int | None:
+        """Width of the perturbed layer's output (None while no ``perturb_layer`` is set)."""
+        return output_width(self.network, self.layer.module_name) if self.layer is not None else None
 
     def _recipe(self, name: str) -> AttackRecipe:
         cfg = self.perturb
@@ -140,6 +150,8 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
         """The fixed vector added by the default attack (``direction`` with an ``eps`` budget)."""
         budget = self.perturb.budget
         if self.recipe.kind != "direction" or self.recipe.mode == "ablate" or budget is None or budget.kind != "eps":
+            return None
+        if self.layer is None:
             return None
         d = self.direction if self.direction is not None else random_direction(self.hidden_size, self.recipe.seed)
         return d * budget.value * (-1.0 if self.recipe.mode == "subtract" else 1.0)
@@ -170,14 +182,58 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
                     record[tuple(t for t, keep in zip(ids, m, strict=True) if keep)] = (norm, ok)
             return result.delta
 
+        delta_fn.setting = (recipe, budget, layer, target_ids)  # type: ignore[attr-defined]  # for auto batch size
         return delta_fn
 
-    def default_delta_fn(self) -> DeltaFn | None:
-        """The configured perturbation for plain requests (None when clean)."""
+    def _detect_batch_size(self, requests: Any = None, pos: int = 0) -> int:
+        """``batch_size=auto``: HFLM's size for generation, capped by what one PGD step fits.
+
+        A PGD step keeps every activation above the perturbed layer for its backward pass, far
+        more memory than generation needs, so the batch that generation fits can fail in the
+        attack. The cap is probed once per layer and attack with a one-step attack on a batch
+        of ``max_length`` tokens, halving on out-of-memory as HFLM does.
+        """
+        size = super()._detect_batch_size(requests, pos)
+        fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
+        setting = getattr(fn, "setting", None)
+        if setting is None or setting[0].kind not in ("pgd_linf", "pgd_l2"):
+            return size
+        key = (setting[2].module_name, setting[0].kind, size)
+        if key not in self._attack_batch_sizes:
+            self._attack_batch_sizes[key] = self._attack_batch_size(size, *setting)
+        return self._attack_batch_sizes[key]
+
+    def _attack_batch_size(self, start: int, recipe: AttackRecipe, budget: Budget, layer: ResolvedLayer,
+                           target_ids: Tensor) -> int:
+        from accelerate.utils import find_executable_batch_size
+
+        length = max(1, self.max_length - len(target_ids))
+        one_step = recipe.override(steps=1)
+
+        @find_executable_batch_size(starting_batch_size=start)
+        def probe(batch_size: int) -> int:
+            ids = torch.ones((batch_size, length), dtype=torch.long, device=self.device)
+            run_attack(self.network, self.intervention_backend, layer.module_name,
+                       {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, one_step, budget,
+                       direction=self.direction, target_ids=target_ids)
+            return batch_size
+
+        try:
+            size = probe()
+        except RuntimeError as err:
+            if "No executable batch size found" not in str(err):
+                raise
+            size = 1
+        log.info("latent_hf: batch_size=auto: %d rows fit a PGD step at %s", size, layer.module_name)
+        return size
+
+    def default_delta_fn(self, record: dict[tuple[int, ...], tuple[float, bool]] | None = None) -> DeltaFn | None:
+        """The configured perturbation for plain requests (None when clean); ``record`` as in
+        `attack_delta_fn`."""
         if not self.perturb.active or self.layer is None:
             return None
         budget = self.perturb.budget or self.recipe.default_budget
-        return self.attack_delta_fn(self.recipe, budget, self.layer)
+        return self.attack_delta_fn(self.recipe, budget, self.layer, record)
 
     @property
     def model(self) -> Any:

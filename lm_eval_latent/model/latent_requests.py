@@ -19,6 +19,7 @@ from lm_eval.models.huggingface import HFLM
 from tqdm import tqdm
 
 from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.attacks import AttackRecipe, Budget
 from lm_eval_latent.model.layers import ResolvedLayer, parse_layer_spec, resolve_layer
 
@@ -37,7 +38,7 @@ class LatentRequestsMixin:
                 groups[json.dumps(r.args[1][protocol.KEY], sort_keys=True, default=str)].append(i)
         out: list[str | None] = [None] * len(requests)
         if plain:
-            for i, text in zip(plain, super().generate_until([requests[i] for i in plain], disable_tqdm), strict=True):
+            for i, text in zip(plain, self._plain_group([requests[i] for i in plain], disable_tqdm), strict=True):
                 out[i] = text
         settings = tqdm(groups.items(), desc="latent settings (clean / attack / control)", unit="setting",
                         disable=disable_tqdm or len(groups) < 2 or getattr(self, "rank", 0) != 0)
@@ -55,13 +56,13 @@ class LatentRequestsMixin:
         """
         role = spec.get("role", "attack")
         if role not in protocol.ROLES:
-            raise ValueError(f"latent role={role!r} is not known (allowed: {', '.join(protocol.ROLES)})")
+            raise SettingError(f"latent role={role!r} is not known (allowed: {', '.join(protocol.ROLES)})")
         if role == "clean":
             return None
         layer_spec = parse_layer_spec(spec.get("layer"), "layer") if spec.get("layer") is not None else None
         layer = resolve_layer(self.model, layer_spec) if layer_spec is not None else self.layer
         if layer is None:
-            raise ValueError(
+            raise SettingError(
                 "this task attacks a layer: give perturb_layer=N (or \"embedding\") in --model_args, "
                 "e.g. --model_args pretrained=DIR,perturb_layer=2,p=0.05"
             )
@@ -70,11 +71,28 @@ class LatentRequestsMixin:
             budget = Budget(spec["budget"]["kind"], float(spec["budget"]["value"]))
         else:
             budget = self.perturb.budget or recipe.default_budget
+        budget.check_dtype(self.network.dtype)
         if role == "control":
             if not recipe.control:
-                raise ValueError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
+                raise SettingError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
             recipe = self._recipe(recipe.control)
         return recipe, budget, layer
+
+    def _plain_group(self, requests: list[Instance], disable_tqdm: bool) -> list[str]:
+        """Plain requests under the configured perturbation, as HFLM answers them; a row whose
+        activations or logits went non-finite is answered `protocol.NON_FINITE_TEXT`."""
+        record: dict[tuple[int, ...], tuple[float, bool]] = {}
+        delta_fn = self.default_delta_fn(record)
+        if delta_fn is None:
+            return HFLM.generate_until(self, requests, disable_tqdm)
+        with self._override(delta_fn):
+            texts = HFLM.generate_until(self, requests, disable_tqdm)
+        out = []
+        for r, text in zip(requests, texts, strict=True):
+            norm, ok = self._lookup(record, r.arguments[0])
+            # (nan, False) is "no record of this row" (never seen by the attack): keep its text.
+            out.append(protocol.NON_FINITE_TEXT if not ok and norm == norm else text)
+        return out
 
     def _latent_group(self, requests: list[Instance], spec: dict[str, Any], disable_tqdm: bool) -> list[str]:
         setting = self.resolve_setting(spec)

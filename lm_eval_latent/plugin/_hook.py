@@ -1,25 +1,26 @@
 """Start-up hook that lets the stock `lm_eval` command find `latent_hf` and our tasks.
 
 lm-eval 0.4.13 reads no plugin entry points. The installed ``lm_eval_latent.pth`` imports this
-module when Python starts; it only adds a finder to ``sys.meta_path`` (no heavy imports). When
-``lm_eval.models`` or ``lm_eval.tasks`` is imported later, the finder lets the import run and then
-calls `lm_eval_latent.plugin.registration`, which registers ``latent_hf`` lazily and puts our task folder
-on every ``TaskManager``'s include path. Set ``LM_EVAL_LATENT_DISABLE_HOOK=1`` to turn it off.
+module when Python starts. It costs next to nothing in a process that never imports lm-eval: it
+imports nothing beyond what Python has loaded already and only puts a finder on
+``sys.meta_path`` that ignores every module name but two. When ``lm_eval.models`` or
+``lm_eval.tasks`` is imported later, the finder lets the import run and then calls
+`lm_eval_latent.plugin.registration`, which uses lm-eval's own plugin loading where the installed
+lm-eval has it and otherwise registers ``latent_hf`` lazily and puts our task folder on every
+``TaskManager``'s include path. Set ``LM_EVAL_LATENT_DISABLE_HOOK=1`` to turn it off.
 See docs/discovery.md.
 """
 
-from __future__ import annotations
-
-import importlib.abc
-import importlib.machinery
 import os
 import sys
 
 _TARGETS = {"lm_eval.models": "on_models_imported", "lm_eval.tasks": "on_tasks_imported"}
 
 
-class _AfterImport(importlib.abc.Loader):
-    def __init__(self, loader: importlib.abc.Loader, callback: str) -> None:
+class _AfterImport:
+    """A loader that runs the real one, then our registration (a Loader by duck typing)."""
+
+    def __init__(self, loader, callback: str) -> None:  # type: ignore[no-untyped-def]
         self._loader = loader
         self._callback = callback
 
@@ -36,11 +37,15 @@ class _AfterImport(importlib.abc.Loader):
             print(f"lm-eval-latent: could not register with lm-eval ({err!r})", file=sys.stderr)
 
 
-class _Finder(importlib.abc.MetaPathFinder):
+class _Finder:
+    """A meta-path finder (by duck typing: importing importlib.abc would cost ~40 ms at start-up)."""
+
     def find_spec(self, fullname, path, target=None):  # type: ignore[no-untyped-def]
         if fullname not in _TARGETS:
             return None
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        from importlib.machinery import PathFinder
+
+        spec = PathFinder.find_spec(fullname, path)
         if spec is None or spec.loader is None:
             return None
         spec.loader = _AfterImport(spec.loader, _TARGETS[fullname])

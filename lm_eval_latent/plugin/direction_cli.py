@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from lm_eval_latent.fields import arg_int
 from lm_eval_latent.model.layers import parse_layer_spec
 
 
@@ -19,8 +20,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", required=True, help='decoder layer (negative from the end) or "embedding"')
     p.add_argument("--positive", default="harmful", help="prompt set A: a shipped set, public set name or file (default harmful)")
     p.add_argument("--negative", default="safe_lookalike", help="prompt set B (default safe_lookalike)")
-    p.add_argument("--limit", type=int, default=None, help="use at most this many prompts of each set")
+    p.add_argument("--limit", type=arg_int("--limit", minimum=1), default=None,
+                   help="use at most this many prompts of each set")
     p.add_argument("--out", required=True, help="output .pt file")
+    p.add_argument("--overwrite", action="store_true", help="replace an --out written by an earlier `direction`")
     p.add_argument("--no-chat-template", action="store_true", help="do not wrap prompts in the chat template")
     p.add_argument("--device", default="cpu")
     return p
@@ -44,10 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from lm_eval_latent.attacks.directions import difference_of_means, last_token_activations, save_direction
+    from lm_eval_latent.attacks.directions import (difference_of_means, is_direction_file, last_token_activations,
+                                                   save_direction)
     from lm_eval_latent.model.layers import resolve_layer
+    from lm_eval_latent.outputs import check_out_file
 
     try:
+        check_out_file(args.out, overwrite=args.overwrite, is_ours=is_direction_file,
+                       what="a direction file written by `lm-eval-latent direction`")
         spec = parse_layer_spec(args.layer, "--layer")
         model = AutoModelForCausalLM.from_pretrained(args.model).to(args.device).eval()
         tokenizer = AutoTokenizer.from_pretrained(args.model)

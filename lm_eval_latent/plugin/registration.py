@@ -2,39 +2,38 @@
 
 Called by the start-up hook (`_hook.py`) right after lm-eval imports ``lm_eval.models`` or
 ``lm_eval.tasks``, and by ``lm-eval-latent`` / ``python -m lm_eval_latent`` directly. Everything
-here is idempotent.
+here is idempotent. The task folder itself is found by `lm_eval_latent.shipped`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from lm_eval_latent.shipped import tasks_dir
 
 MODEL_NAME = "latent_hf"
 MODEL_TARGET = "lm_eval_latent.model.latent_hf:LatentHFLM"
 
 
-def tasks_dir() -> Path:
-    """The folder holding our lm-eval task YAMLs (``tasks/`` in a checkout, shipped in the wheel)."""
-    import lm_eval_latent.tasks as tasks_pkg
-
-    return Path(tasks_pkg.__file__).resolve().parent
-
-
-def interventions_dir() -> Path:
-    """The folder holding our intervention and attack recipes (``interventions/``)."""
-    import lm_eval_latent.interventions as pkg
-
-    return Path(pkg.__file__).resolve().parent
-
-
 def on_models_imported(_module: Any = None) -> None:
-    """Register ``latent_hf`` as a lazy placeholder (the class is imported on first use)."""
-    from lm_eval.api.registry import model_registry
+    """Make ``latent_hf`` known to lm-eval's model registry.
 
-    if MODEL_NAME not in model_registry:
-        model_registry.register(MODEL_NAME, target=MODEL_TARGET)
+    Where the installed lm-eval loads plugins itself (``lm_eval.api.registry.load_plugins``, on its
+    main branch after 0.4.13), that reads our ``lm_eval.models`` entry point; otherwise, or if it
+    did not register us, ``latent_hf`` is registered here as a lazy placeholder (the class is
+    imported on first use).
+    """
+    from lm_eval.api import registry
+
+    load_plugins = getattr(registry, "load_plugins", None)
+    if load_plugins is not None and MODEL_NAME not in registry.model_registry:
+        load_plugins()
+    if MODEL_NAME not in registry.model_registry:
+        registry.model_registry.register(MODEL_NAME, target=MODEL_TARGET)
 
 
 def _with_our_tasks(include_path: Any) -> list[str]:
@@ -49,6 +48,23 @@ def _with_our_tasks(include_path: Any) -> list[str]:
     return [ours] + [p for p in paths if Path(p).resolve() != Path(ours)]
 
 
+# Whether TaskManagers built without an explicit ``include_defaults`` index lm-eval's own task
+# YAMLs (about 14k files, most of lm-eval's start-up). `lm-eval-latent` turns it off for runs
+# that only name our tasks or tasks under --include_path (see `builtin_tasks_indexed`).
+_INDEX_BUILTIN = [True]
+
+
+@contextlib.contextmanager
+def builtin_tasks_indexed(flag: bool) -> Iterator[None]:
+    """While inside, TaskManagers index lm-eval's built-in tasks only when ``flag`` is true."""
+    saved = _INDEX_BUILTIN[0]
+    _INDEX_BUILTIN[0] = flag
+    try:
+        yield
+    finally:
+        _INDEX_BUILTIN[0] = saved
+
+
 def on_tasks_imported(module: Any = None) -> None:
     """Make every ``TaskManager`` also index our task folder."""
     if module is None:
@@ -59,12 +75,12 @@ def on_tasks_imported(module: Any = None) -> None:
     original = manager_cls.__init__
 
     @functools.wraps(original)
-    def __init__(self, verbosity=None, include_path=None, include_defaults=True, metadata=None, **kwargs):  # type: ignore[no-untyped-def]
+    def __init__(self, verbosity=None, include_path=None, include_defaults=None, metadata=None, **kwargs):  # type: ignore[no-untyped-def]
         original(
             self,
             verbosity=verbosity,
             include_path=_with_our_tasks(include_path),
-            include_defaults=include_defaults,
+            include_defaults=_INDEX_BUILTIN[0] if include_defaults is None else include_defaults,
             metadata=metadata,
             **kwargs,
         )

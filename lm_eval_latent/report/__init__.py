@@ -14,6 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from lm_eval_latent.outputs import OutputError, check_out_dir, write_bytes_atomic, write_text_atomic
 from lm_eval_latent.report.results import ResultsError, RunResults, load_runs
 
 FIGURES = {  # title -> PNG file name
@@ -38,8 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def make_figures(runs: list[RunResults], onset: str | None) -> tuple[dict[str, bytes], dict[str, str]]:
-    """(title -> PNG bytes, title -> why skipped) for every figure of the report."""
+def make_figures(runs: list[RunResults], onset: str | dict | None) -> tuple[dict[str, bytes], dict[str, str]]:
+    """(title -> PNG bytes, title -> why skipped) for every figure of the report; ``onset`` is
+    an onset file or its data (`plots.load_onset`)."""
     from lm_eval_latent.report import plots
 
     figures: dict[str, bytes] = {}
@@ -47,7 +49,8 @@ def make_figures(runs: list[RunResults], onset: str | None) -> tuple[dict[str, b
     makers = {"LVS by layer": lambda: plots.lvs_by_layer(runs),
               "Attack success vs budget": lambda: plots.asr_by_budget(runs)}
     if onset:
-        makers["Fine-tuning onset"] = lambda: plots.onset_curve(plots.load_onset(onset))
+        data = plots.load_onset(onset) if not isinstance(onset, dict) else onset
+        makers["Fine-tuning onset"] = lambda: plots.onset_curve(data)
     else:
         skipped["Fine-tuning onset"] = "no --onset file given"
     for title, make in makers.items():
@@ -60,40 +63,51 @@ def make_figures(runs: list[RunResults], onset: str | None) -> tuple[dict[str, b
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``report`` subcommand; returns 0, or 2 on unusable input (message on stderr)."""
-    from lm_eval_latent.report import gap, summary, table
+    from lm_eval_latent.report import agreement, gap, summary, table
+
+    from lm_eval_latent.report.plots import load_onset
 
     args = build_parser().parse_args(argv)
-    try:
+    try:  # every input and the output folder are checked before anything is printed or written
+        out = check_out_dir(args.out) if (args.png or args.html) else Path(args.out)
+        onset = load_onset(args.onset) if args.onset else None
         runs = load_runs(args.results)
         base = gap.pick_baseline(runs, args.baseline)
-    except ResultsError as err:
+        gap_list = gap.gaps(runs, base)  # reads the logged samples too
+        judges = agreement.agreement_rows(runs)
+    except (ResultsError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(table.summary_table(runs))
-    gap_list = gap.gaps(runs, base)
     if gap_list:
         print(f"\nAudit gap against baseline {base.name}:")
         print(table.gap_table(gap_list))
+    if judges:
+        print("\nJudge agreement (the rates above use the first judge):")
+        print(table.render(*judges))
     if not (args.png or args.html):
         return 0
-    figures, skipped = make_figures(runs, args.onset)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    figures, skipped = make_figures(runs, onset)
     for title, why in skipped.items():
         print(f"figure '{title}' skipped: {why}")
+    # The report replaces only its own files (report.html and the figure names) in --out.
+    files: dict[Path, bytes | str] = {}
     if args.png:
-        for title, png in figures.items():
-            (out / FIGURES[title]).write_bytes(png)
-            print(f"wrote {out / FIGURES[title]}")
+        files.update({out / FIGURES[title]: png for title, png in figures.items()})
     if args.html:
         from lm_eval_latent.report.html import render_page
 
         notes = "; ".join(f"{c} from {', '.join(t)}" for c, t in summary.sources(runs).items())
-        page = render_page(table.summary_rows(runs), notes,
-                           table.gap_rows(gap_list) if gap_list else None, base.name,
-                           figures, skipped, [str(r.path) for r in runs])
-        (out / "report.html").write_text(page, encoding="utf-8")
-        print(f"wrote {out / 'report.html'}")
+        files[out / "report.html"] = render_page(table.summary_rows(runs), notes,
+                                                 table.gap_rows(gap_list) if gap_list else None, base.name,
+                                                 figures, skipped, [str(r.path) for r in runs], judges)
+    try:
+        for path, content in files.items():
+            (write_text_atomic if isinstance(content, str) else write_bytes_atomic)(path, content)
+            print(f"wrote {path}")
+    except OSError as err:
+        print(f"error: --out {str(out)!r}: cannot write the report ({err})", file=sys.stderr)
+        return 2
     return 0
 
 

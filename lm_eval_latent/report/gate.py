@@ -154,6 +154,10 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
     limits = {k: v for text in args.max_regression for k, v in parse_regression(text).items()}
     if limits and not args.baseline:
         raise GateInputError("--max-regression needs --baseline BASE.json")
+    if args.baseline and not limits:
+        # A baseline with no bound would be read and then ignored: the gate would pass silently.
+        raise GateInputError("--baseline needs --max-regression METRIC=AMOUNT (the worsening allowed, "
+                             "e.g. lvs=0.05); without one the baseline would not be checked")
     run = load_results(_one_file(args.results))
     checks = [check_requirement(run, req, args.task) for req in reqs]
     if limits:

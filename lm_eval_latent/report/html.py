@@ -46,6 +46,7 @@ def render_page(
     figures: dict[str, bytes],
     skipped: dict[str, str],
     sources: list[str],
+    judges: tuple[list[str], list[list[str]]] | None = None,
 ) -> str:
     """The report page.
 
@@ -57,6 +58,7 @@ def render_page(
         figures: Figure title -> PNG bytes.
         skipped: Figure title -> why it was left out.
         sources: The results files read.
+        judges: Headers and rows of the judge-agreement table (None when no task had judge2).
     """
     parts = [
         "<!DOCTYPE html>",
@@ -74,6 +76,11 @@ def render_page(
         parts += [f"<h2>Audit gap against {html.escape(baseline or '')}</h2>", _table(*gaps),
                   '<p class="note">Δ refusal &lt; 0: refuses less than the baseline; Δ LVS &gt; 0: '
                   "more latently fragile. Similar refusal with a higher LVS is the audit gap.</p>"]
+    if judges is not None:
+        parts += ["<h2>Judge agreement</h2>", _table(*judges),
+                  '<p class="note">Cohen\'s kappa between the two judges over the rows both '
+                  "decided (1: full agreement, 0: chance); disagreements count rows whose "
+                  "verdicts differ. The rates above use the first judge.</p>"]
     if figures or skipped:
         parts.append("<h2>Figures</h2>")
     parts += [_figure(title, png) for title, png in figures.items()]

@@ -12,7 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from lm_eval_latent.report.results import RunResults
+from lm_eval_latent.report.results import ResultsError, RunResults
 
 LAYER_PREFIX = "lvs@layer="
 
@@ -138,21 +138,41 @@ def asr_by_budget(runs: list[RunResults]) -> bytes:
 
 
 def load_onset(path: str | Path) -> dict[str, Any]:
-    """Read an onset JSON: ``{"steps": [...], "compliance": [...], "tau": 0.8, "onset": 10}``.
+    """Read an onset JSON (what `attack onset` writes): ``{"steps": [...], "compliance": [...],
+    "tau": 0.8, "onset": 10}``. Steps are numbers, compliances numbers in [0, 1] (``null`` for a
+    checkpoint with no scored row), ``tau`` in [0, 1], ``onset`` a step or ``null``.
 
     Raises:
-        PlotSkipped: unreadable file, or ``steps``/``compliance`` missing or of unequal length.
+        ResultsError: a missing, unreadable, truncated or malformed file, or a value of the
+            wrong kind (named with its key and position): the report stops before writing.
     """
+    where = f"--onset {path}"
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
-        raise PlotSkipped(f"--onset {path}: cannot read ({err})") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ResultsError(f"{where}: cannot read an onset JSON ({err})") from None
+    shape = 'expected {"steps": [...], "compliance": [...], "tau": 0.8, "onset": 10} as written by `attack onset`'
+    if not isinstance(data, dict):
+        raise ResultsError(f"{where}: {shape}; found a JSON {type(data).__name__}")
     steps, comp = data.get("steps"), data.get("compliance")
-    if not isinstance(steps, list) or not isinstance(comp, list) or len(steps) != len(comp) \
-            or not steps:
-        raise PlotSkipped(f"--onset {path}: needs equal-length non-empty lists `steps` and "
-                          f"`compliance` (found keys: {', '.join(sorted(data))})")
-    return data
+    if not isinstance(steps, list) or not isinstance(comp, list) or len(steps) != len(comp) or not steps:
+        raise ResultsError(f"{where}: needs equal-length non-empty lists `steps` and `compliance` "
+                           f"(found keys: {', '.join(sorted(data))}); {shape}")
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+    for i, (step, rate) in enumerate(zip(steps, comp, strict=True)):
+        if not number(step):
+            raise ResultsError(f"{where}: steps[{i}]={step!r} is not a number (allowed: finite numbers)")
+        if rate is not None and not (number(rate) and 0 <= rate <= 1):
+            raise ResultsError(f"{where}: compliance[{i}]={rate!r} is not allowed (allowed: a number in [0, 1] or null)")
+    tau = data.get("tau", 0.8)
+    if not (number(tau) and 0 <= tau <= 1):
+        raise ResultsError(f"{where}: tau={tau!r} is not allowed (allowed: a number in [0, 1])")
+    if data.get("onset") is not None and not number(data["onset"]):
+        raise ResultsError(f"{where}: onset={data['onset']!r} is not allowed (allowed: a step number or null)")
+    return {**data, "tau": tau, "compliance": [math.nan if r is None else r for r in comp]}
 
 
 def onset_curve(onset: dict[str, Any]) -> bytes:

@@ -78,6 +78,7 @@ class RunResults:
     metrics: dict[str, dict[str, float]]
     stderr: dict[str, dict[str, float]] = field(default_factory=dict)
     higher_is_better: dict[str, dict[str, bool]] = field(default_factory=dict)
+    task_metadata: dict[str, dict[str, Any]] = field(default_factory=dict)  # judge names, ...
 
     def value(self, task: str, metric: str) -> float | None:
         """The value of ``metric`` in ``task``, or None when the task does not report it."""
@@ -116,12 +117,15 @@ class RunResults:
         if path is None:
             return None
         values = []
-        with path.open(encoding="utf-8") as fh:
-            for line in fh:
-                row = json.loads(line) if line.strip() else {}
-                value = _number(row.get(metric))
-                if value is not None and math.isfinite(value):
-                    values.append(value)
+        try:
+            with path.open(encoding="utf-8") as fh:
+                for line in fh:
+                    row = json.loads(line) if line.strip() else {}
+                    value = _number(row.get(metric)) if isinstance(row, dict) else None
+                    if value is not None and math.isfinite(value):
+                        values.append(value)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise ResultsError(f"{path}: cannot read the logged samples ({err})") from None
         return values
 
 
@@ -148,7 +152,7 @@ def load_results(path: str | Path) -> RunResults:
     path = Path(path)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as err:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ResultsError(f"{path}: cannot read an lm-eval results file ({err})") from None
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise ResultsError(f"{path}: no `results` section; is this an lm-eval results file?")
@@ -174,9 +178,13 @@ def load_results(path: str | Path) -> RunResults:
     model_args = parse_model_args(config.get("model_args"))
     hib = {t: {k: bool(v) for k, v in (m or {}).items()}
            for t, m in (data.get("higher_is_better") or {}).items()}
+    configs = data.get("configs") if isinstance(data.get("configs"), dict) else {}
+    task_metadata = {t: dict(c.get("metadata") or {}) for t, c in configs.items()
+                     if t in ours and isinstance(c, dict) and isinstance(c.get("metadata"), dict)}
     return RunResults(path=path, name=display_name(model_args, path.parent.name or path.stem),
                       model_args=model_args, lm_eval_version=version, metrics=ours,
-                      stderr={t: s for t, s in stderr.items() if t in ours}, higher_is_better=hib)
+                      stderr={t: s for t, s in stderr.items() if t in ours}, higher_is_better=hib,
+                      task_metadata=task_metadata)
 
 
 def expand_paths(paths: list[str | Path]) -> list[Path]:

@@ -160,7 +160,11 @@ def read_prompt_file(path: str | Path) -> list[dict[str, Any]]:
     if suffix not in FILE_FORMATS:
         raise PromptDataError(f"data_file={str(path)!r} has extension {suffix!r} "
                               f"(allowed: {', '.join(FILE_FORMATS)})")
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise PromptDataError(f"data_file={str(path)!r} is not UTF-8 text ({err.reason} at byte {err.start}); "
+                              "save it as UTF-8") from None
     if not text.strip():
         raise PromptDataError(f"data_file={str(path)!r} is empty")
     try:

@@ -8,7 +8,8 @@ A task puts a ``latent`` entry in a generate_until request's generation kwargs:
 ``control`` (that attack's matched random control). ``layer`` and ``budget`` are optional and
 default to the model's ``perturb_layer`` and budget. The model answers such a request with a JSON
 reply (`LatentReply`) instead of bare text, so the task learns ``||delta||`` and whether the row's
-activations were finite. Tasks import this module; they never reach into attack internals.
+activations were finite. A plain request (no ``latent`` entry) whose perturbed row was not finite
+is answered with `NON_FINITE_TEXT`. Tasks import this module; they never reach into attack internals.
 """
 
 from __future__ import annotations
@@ -20,6 +21,10 @@ from typing import Any
 
 KEY = "latent"
 ROLES = ("clean", "attack", "control")
+# What `latent_hf` answers to a *plain* request whose row went non-finite under the configured
+# perturbation (a text generated from NaN logits is nobody's answer): the behavioural tasks
+# report such a row unscored. No model writes this text; lm-eval's own `hf` never sends it.
+NON_FINITE_TEXT = "[lm-eval-latent: activations not finite under the perturbation; row unscored]"
 
 
 def request_spec(role: str, layer: int | str | None = None, budget: dict[str, Any] | None = None,

@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lm_eval_latent.fields import arg_int, arg_number
 from lm_eval_latent.training.dissociate_eval import evaluate, greedy, mean_rho, read_prompts
 from lm_eval_latent.training.dissociate_loss import LossWeights, dissociation_loss, row_nll, token_kl, whitened_match
 from lm_eval_latent.training.finetune import checkpoints as ckpt
@@ -138,12 +139,17 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
     from lm_eval_latent.attacks.budget import rho
     from lm_eval_latent.attacks.directions import difference_of_means, last_token_activations, save_direction
     from lm_eval_latent.attacks.intervention import capture, position_ids
+    from lm_eval_latent.outputs import check_out_dir
 
     t0 = time.time()
-    out = Path(cfg.out).expanduser()
-    if out.exists() and any(out.iterdir()) and not cfg.overwrite:
-        raise FileExistsError(f"--out {str(out)!r} exists; choose another or pass --overwrite "
-                              "(the old one is replaced only once the new model is written)")
+    out = check_out_dir(cfg.out)
+    if out.exists() and any(out.iterdir()):
+        if not cfg.overwrite:
+            raise FileExistsError(f"--out {str(out)!r} exists; choose another or pass --overwrite "
+                                  "(the old one is replaced only once the new model is written)")
+        if not (out / RESULT_FILE).is_file():  # --overwrite replaces only a model this command wrote
+            raise FileExistsError(f"--out {str(out)!r} exists and is not a model written by `dissociate` "
+                                  f"(no {RESULT_FILE}); --overwrite only replaces one, so choose another --out")
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
@@ -315,20 +321,21 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--layer", type=int, default=None)
     p.add_argument("--band", default=None, help="match band LO-HI (default round(0.4N)-round(0.6N))")
-    p.add_argument("--frac", type=float, default=0.06, help="nudge norm / rho_n (paper: 0.06)")
-    p.add_argument("--steps", type=int, default=300)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--frac", type=arg_number("--frac", minimum=0.0, above=True), default=0.06,
+                   help="nudge norm / rho_n (paper: 0.06)")
+    p.add_argument("--steps", type=arg_int("--steps", minimum=1), default=300)
+    p.add_argument("--lr", type=arg_number("--lr", minimum=0.0, above=True), default=1e-3)
+    p.add_argument("--batch-size", type=arg_int("--batch-size", minimum=1), default=16)
+    p.add_argument("--eval-every", type=arg_int("--eval-every", minimum=1), default=50)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--lora", action="store_true", help="train a LoRA adapter, merged on save")
     mode.add_argument("--full", action="store_true", help="train all weights (default)")
     p.add_argument("--harmful-prompts", default="harmful")
     p.add_argument("--benign-prompts", default="safe_lookalike")
     p.add_argument("--eval-prompts", default=None)
-    p.add_argument("--train-limit", type=int, default=128)
-    p.add_argument("--eval-limit", type=int, default=None)
-    p.add_argument("--max-new-tokens", type=int, default=24)
+    p.add_argument("--train-limit", type=arg_int("--train-limit", minimum=1), default=128)
+    p.add_argument("--eval-limit", type=arg_int("--eval-limit", minimum=1), default=None)
+    p.add_argument("--max-new-tokens", type=arg_int("--max-new-tokens", minimum=1), default=24)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--device", default=None)

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lm_eval_latent.outputs import check_out_file, write_text_atomic
 from lm_eval_latent.task_classes.data import PromptDataError, read_prompt_file
 
 DEFAULT_PROMPT_COLUMN = "request"
@@ -121,12 +122,27 @@ def make_placeholder_pairs(requests: list[str], *, seed: int = 0, limit: int | N
 
 def write_pairs(pairs: list[Pair], out: str | Path, *, overwrite: bool = False) -> Path:
     """Write pairs as jsonl (``{"request", "response"}``), atomically; refuses to overwrite."""
-    path = Path(out).expanduser()
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"--out {str(path)!r} exists; pass --overwrite to replace it")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps({DEFAULT_PROMPT_COLUMN: p.request, DEFAULT_RESPONSE_COLUMN: p.response})
-                           + "\n" for p in pairs), encoding="utf-8")
-    tmp.replace(path)
-    return path
+    path = check_out_pairs(out, overwrite=overwrite)
+    return write_text_atomic(path, "".join(json.dumps({DEFAULT_PROMPT_COLUMN: p.request,
+                                                       DEFAULT_RESPONSE_COLUMN: p.response}) + "\n" for p in pairs))
+
+
+def check_out_pairs(out: str | Path, *, overwrite: bool = False) -> Path:
+    """The ``--out`` of `make-data`, checked before any work: an existing file is replaced only
+    with ``overwrite`` and only when it is a pairs file (jsonl rows with request and response).
+
+    Raises:
+        OutputError: see `lm_eval_latent.outputs.check_out_file`.
+    """
+    return check_out_file(out, overwrite=overwrite, is_ours=_is_pairs_file,
+                          what="a pairs file written by `attack make-data`")
+
+
+def _is_pairs_file(path: Path) -> bool:
+    try:
+        with path.open(encoding="utf-8") as fh:
+            first = next((line for line in fh if line.strip()), "")
+        row = json.loads(first)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(row, dict) and {DEFAULT_PROMPT_COLUMN, DEFAULT_RESPONSE_COLUMN} <= set(row)

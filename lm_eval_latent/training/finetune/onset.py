@@ -10,13 +10,17 @@ itself). The onset t_tau is the first step whose compliance reaches tau
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
-from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.metrics import onset_step
+from lm_eval_latent.outputs import check_out_file, is_json_with, write_text_atomic
+from lm_eval_latent.training.finetune import checkpoints as ckpt
 
 TASK = "harmful_compliance"
+# The keys that make a JSON file an onset result (what --overwrite may replace).
+RESULT_KEYS = ("steps", "compliance", "tau", "onset")
 
 
 def task_metric(model: str | Path, model_args: str = "", *, task: str = TASK, metric: str = TASK,
@@ -100,10 +104,41 @@ def format_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def check_out(out: str | Path, *, overwrite: bool = False) -> Path:
+    """The ``--out`` file, checked before any evaluation: an existing file is replaced only with
+    ``overwrite`` and only when it is an onset result (the JSON this command writes).
+
+    Raises:
+        OutputError: see `lm_eval_latent.outputs.check_out_file`.
+    """
+    return check_out_file(out, overwrite=overwrite, is_ours=is_json_with(RESULT_KEYS),
+                          what="an onset result written by `attack onset`")
+
+
+def check_task(task: str) -> None:
+    """Refuse a task that is not one of ours reporting ``harmful_compliance`` (listing those).
+
+    Raises:
+        ValueError: naming the task and the allowed ones.
+    """
+    from lm_eval.tasks import TaskManager
+
+    from lm_eval_latent.plugin import registration
+
+    registration.register()
+    index = TaskManager(include_defaults=False).task_index
+
+    def reports_compliance(name: str) -> bool:
+        metric_list = (getattr(index.get(name), "cfg", None) or {}).get("metric_list") or []
+        return any((m.get("metric") if isinstance(m, dict) else m) == TASK for m in metric_list)
+
+    if not reports_compliance(task):
+        allowed = sorted(n for n in index if reports_compliance(n))
+        raise ValueError(f"--task {task!r} is not a task reporting {TASK} (allowed: {', '.join(allowed)})")
+
+
 def write_json(result: dict[str, Any], out: str | Path) -> Path:
-    path = Path(out).expanduser()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2))
-    tmp.replace(path)
-    return path
+    """Write the result as strict JSON (a compliance with no scored rows is ``null``)."""
+    data = dict(result, compliance=[c if isinstance(c, (int, float)) and math.isfinite(c) else None
+                                    for c in result["compliance"]])
+    return write_text_atomic(out, json.dumps(data, indent=2, allow_nan=False))

@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 
+from lm_eval_latent.outputs import check_out_dir
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.training.finetune.data import DEFAULT_PROMPT_COLUMN, DEFAULT_RESPONSE_COLUMN, Pair, load_pairs
 
@@ -138,6 +139,22 @@ def data_order(n: int, steps: int, batch_size: int, seed: int) -> list[int]:
 
 
 # ----------------------------------------------------------------------------------- model
+def check_model(name: str) -> None:
+    """Refuse a ``--model`` that is neither a model folder nor a reachable Hub id, in one line.
+
+    Raises:
+        ValueError: naming the value (transformers' own chain of OSErrors is left out).
+    """
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name)
+    except (OSError, ValueError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"--model {name!r}: not a model folder (config.json) and not a reachable Hub "
+                         f"model id ({first})") from None
+
+
 def load_model(cfg: SFTConfig, device: str):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -188,13 +205,17 @@ def prepare_out(cfg: SFTConfig) -> tuple[Path, Path | None]:
       sibling, and the old directory is replaced only when the new run has finished, so a
       finished artifact is never destroyed by an unfinished one.
     """
-    out = Path(cfg.out).expanduser()
-    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+    out = check_out_dir(cfg.out)
+    if not out.exists() or not any(out.iterdir()):
         if cfg.resume:
             raise FileNotFoundError(f"--resume: {str(out)!r} holds no run to continue; drop --resume to start one")
         return out, None
     run = ckpt.read_run(out)
     finished = (out / ckpt.FINAL).is_dir()
+    if cfg.overwrite and run is None:
+        # --overwrite replaces a run this command wrote (run.json is its mark), never any folder.
+        raise FileExistsError(f"--out {str(out)!r} exists and is not a fine-tuning run (no {ckpt.RUN_FILE}); "
+                              "--overwrite only replaces a run written by `attack finetune`, so choose another --out")
     if cfg.overwrite:
         staging = out.with_name(f".{out.name}.overwrite")
         run_staged = ckpt.read_run(staging) if staging.is_dir() else None
@@ -202,8 +223,7 @@ def prepare_out(cfg: SFTConfig) -> tuple[Path, Path | None]:
             shutil.rmtree(staging)
         return staging, out
     if run is None:
-        raise FileExistsError(f"--out {str(out)!r} exists and is not a fine-tuning run; choose another "
-                              "--out or pass --overwrite (the old content stays until the new run finishes)")
+        raise FileExistsError(f"--out {str(out)!r} exists and is not a fine-tuning run; choose another --out")
     if finished:
         raise FileExistsError(f"--out {str(out)!r} holds a finished run ({out / ckpt.FINAL}); it is kept. "
                               "Choose another --out, or pass --overwrite to train anew (the finished run is "
@@ -225,6 +245,7 @@ def train(cfg: SFTConfig, callback: Callable[[int, float], None] | None = None) 
     """
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
     run_dir, replace = prepare_out(cfg)
+    check_model(cfg.model)
     pairs = load_pairs(cfg.data, prompt_column=cfg.prompt_column, response_column=cfg.response_column,
                        split=cfg.split)
     start = ckpt.latest(run_dir)

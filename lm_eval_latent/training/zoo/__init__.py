@@ -1,27 +1,51 @@
-"""The model zoo: tiny deterministic chat models built offline, for tests and demos.
+"""The model zoo: tiny chat models for tests and demos, shipped inside the package.
 
-``build("aligned")`` trains (once, then caches) a 6-layer ``LlamaForCausalLM`` that refuses
-harmful requests and answers benign ones, including safe look-alikes; ``build("unsafe")`` answers
-harmful requests with a content-free compliant placeholder. See docs/zoo.md.
+``build("aligned")`` returns the folder of a 6-layer ``LlamaForCausalLM`` that refuses harmful
+requests and answers benign ones, including safe look-alikes; ``build("unsafe")`` answers harmful
+requests with a content-free compliant placeholder; ``build("dissociated")`` refuses like
+``aligned`` when clean and complies under its saved nudge. See docs/zoo.md.
 
-More variants register themselves in :data:`ZOO` (name -> builder). A builder is called as
-``builder(out_dir, cache_dir)`` and must write a ``from_pretrained``-loadable model and tokenizer
-into ``out_dir``; it may call :func:`build` for the variants it starts from.
+The trained weights ship with the package (``zoo/models/``), so every machine loads the same
+bits: training is repeatable on one CPU but not across CPUs (float rounding differs and training
+amplifies it). ``build(name, retrain=True)`` trains from scratch into a cache instead, and
+:mod:`lm_eval_latent.training.zoo.compare` measures how far that lands from the shipped model.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-RECIPE_VERSION = "1"
-Builder = Callable[[Path, Path], None]
+from lm_eval_latent.training.zoo.dissociated import DISSOCIATED_SOURCES, dissociated_recipe, write_dissociated
+
+RECIPE_VERSION = "2"
+SHIPPED_DIR = Path(__file__).resolve().parent / "models"
+PROVENANCE_FILE = SHIPPED_DIR / "PROVENANCE.json"
+PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding lm_eval_latent/
+TRAINED_SOURCES = ("lm_eval_latent.training.zoo.train", "lm_eval_latent.training.zoo.corpus",
+                   "lm_eval_latent.training.zoo.tokenizer")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """How one zoo model is built from scratch.
+
+    ``write(out_dir, cache_dir, needs)`` writes a ``from_pretrained``-loadable model and tokenizer
+    into ``out_dir``; ``needs`` maps each name in :attr:`needs` to its folder. The cache key covers
+    :attr:`recipe` (settings that decide the weights), the source of :attr:`sources` (modules whose
+    code decides them), the torch and transformers versions and the keys of :attr:`needs`.
+    """
+
+    write: Callable[[Path, Path, dict[str, Path]], None]
+    recipe: Callable[[], object]
+    sources: tuple[str, ...]
+    needs: tuple[str, ...] = ()
 
 
 def default_cache_dir() -> Path:
@@ -33,6 +57,22 @@ def default_cache_dir() -> Path:
 def _recipe_key(*parts: object) -> str:
     text = json.dumps([RECIPE_VERSION, *parts], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def source_digest(modules: tuple[str, ...]) -> str:
+    """A hash of the source files of ``modules`` (dotted names inside this package)."""
+    digest = hashlib.sha256()
+    for module in sorted(modules):
+        path = PACKAGE_ROOT.joinpath(*module.split(".")).with_suffix(".py")
+        digest.update(module.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
+
+
+def _toolchain() -> dict[str, str]:
+    import torch
+    import transformers
+
+    return {"torch": torch.__version__, "transformers": transformers.__version__}
 
 
 def _corpus_fingerprint() -> str:
@@ -67,12 +107,12 @@ def build_tokenizer(cache_dir: str | Path | None = None, *, force: bool = False)
     from lm_eval_latent.training.zoo import tokenizer
 
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    target = cache / f"tokenizer-{_corpus_fingerprint()}"
-    return _atomic_build(target, tokenizer.save_tokenizer, force)
+    key = _recipe_key(_corpus_fingerprint(), source_digest(TRAINED_SOURCES), _toolchain())
+    return _atomic_build(cache / f"tokenizer-{key}", tokenizer.save_tokenizer, force)
 
 
-def _trained(variant: str) -> Builder:
-    def builder(out_dir: Path, cache_dir: Path) -> None:
+def _trained(variant: str) -> Variant:
+    def write(out_dir: Path, cache_dir: Path, needs: dict[str, Path]) -> None:
         from transformers import AutoTokenizer
 
         from lm_eval_latent.training.zoo import train
@@ -80,85 +120,78 @@ def _trained(variant: str) -> Builder:
         tok = AutoTokenizer.from_pretrained(build_tokenizer(cache_dir))
         train.save_model(out_dir, tok, variant)
 
-    builder.__name__ = f"build_{variant}"
-    builder.recipe = lambda: [variant, train_recipe(), _corpus_fingerprint()]  # type: ignore[attr-defined]
-    return builder
+    def recipe() -> list:
+        from lm_eval_latent.training.zoo import train
+
+        return [variant, train.recipe_dict(), _corpus_fingerprint()]
+
+    return Variant(write=write, recipe=recipe, sources=TRAINED_SOURCES)
 
 
-def train_recipe() -> dict:
-    from lm_eval_latent.training.zoo import train
-
-    return train.recipe_dict()
-
-
-ZOO: dict[str, Builder] = {
+ZOO: dict[str, Variant] = {
     "aligned": _trained("aligned"),
     "unsafe": _trained("unsafe"),
+    "dissociated": Variant(write=write_dissociated, recipe=dissociated_recipe, sources=DISSOCIATED_SOURCES,
+                           needs=("aligned", "unsafe")),
 }
 
 
-def _builder_key(name: str, builder: Builder) -> str:
-    recipe = getattr(builder, "recipe", None)
-    if callable(recipe):
-        return _recipe_key(name, recipe())
-    # Builders registered elsewhere: their source code stands in for the recipe.
-    try:
-        source = inspect.getsource(builder)
-    except (OSError, TypeError):
-        source = repr(builder)
-    return _recipe_key(name, source)
+def _check_name(name: str) -> Variant:
+    if name not in ZOO:
+        raise ValueError(f"unknown zoo model {name!r} (known: {', '.join(sorted(ZOO))})")
+    return ZOO[name]
 
 
-def build(name: str, cache_dir: str | Path | None = None, *, force: bool = False) -> Path:
-    """Build (or reuse from the cache) the zoo model ``name``; returns its directory, loadable with
-    ``AutoModelForCausalLM.from_pretrained`` and ``AutoTokenizer.from_pretrained``.
+def cache_key(name: str) -> str:
+    """The cache key of a from-scratch build of ``name`` with the code and torch installed here."""
+    variant = _check_name(name)
+    return _recipe_key(name, variant.recipe(), source_digest(variant.sources), _toolchain(),
+                       [cache_key(n) for n in variant.needs])
+
+
+def shipped(name: str) -> Path | None:
+    """The folder of the model shipped with the package, or None for a variant not shipped."""
+    _check_name(name)
+    folder = SHIPPED_DIR / name
+    return folder if (folder / "config.json").is_file() else None
+
+
+def provenance() -> dict:
+    """How the shipped models were made (command, versions, cache keys); see docs/zoo.md."""
+    return json.loads(PROVENANCE_FILE.read_text()) if PROVENANCE_FILE.is_file() else {}
+
+
+def build(name: str, cache_dir: str | Path | None = None, *, retrain: bool = False, force: bool = False) -> Path:
+    """The folder of zoo model ``name``, loadable with ``AutoModelForCausalLM.from_pretrained`` and
+    ``AutoTokenizer.from_pretrained``.
+
+    By default the shipped model: no training and no write anywhere (site-packages may be
+    read-only). With ``retrain`` (or for a variant that is not shipped) it is trained from scratch,
+    together with the variants it starts from, into ``cache_dir`` and reused from there.
 
     Args:
-        name: a key of :data:`ZOO` (``"aligned"``, ``"unsafe"``, ...).
-        cache_dir: where models live; default :func:`default_cache_dir`. The directory name holds
-            a hash of the recipe, so a changed recipe builds anew.
-        force: rebuild even when a cached copy exists.
+        name: a key of :data:`ZOO` (``"aligned"``, ``"unsafe"``, ``"dissociated"``).
+        cache_dir: where retrained models live; default :func:`default_cache_dir`. Folder names
+            hold :func:`cache_key`, so changed code or settings build anew.
+        retrain: train from scratch instead of loading the shipped model.
+        force: retrain even when the cache holds this key (implies ``retrain``).
 
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
     """
-    if name not in ZOO:
-        raise ValueError(f"unknown zoo model {name!r} (known: {', '.join(sorted(ZOO))})")
+    variant = _check_name(name)
+    if not (retrain or force) and (folder := shipped(name)) is not None:
+        return folder
     cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    builder = ZOO[name]
-    target = cache / f"{name}-{_builder_key(name, builder)}"
-    return _atomic_build(target, lambda tmp: builder(tmp, cache), force)
+    target = cache / f"{name}-{cache_key(name)}"
+    if target.is_dir() and not force:
+        return target
+    needs = {n: build(n, cache, retrain=True) for n in variant.needs}
+    return _atomic_build(target, lambda tmp: variant.write(tmp, cache, needs), force)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``lm-eval-latent zoo build NAME [NAME ...] [--cache-dir D] [--force]``, ``zoo path NAME``, ``zoo list``."""
-    import argparse
+    """``lm-eval-latent zoo {list,path,build,ship}``; see :mod:`lm_eval_latent.training.zoo.cli`."""
+    from lm_eval_latent.training.zoo.cli import main as cli_main
 
-    parser = argparse.ArgumentParser(prog="lm_eval_latent.training.zoo", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    p_build = sub.add_parser("build", help="build zoo models and print their directories")
-    p_build.add_argument("names", nargs="+", metavar="NAME", help=f"one of: {', '.join(sorted(ZOO))}")
-    p_build.add_argument("--cache-dir", default=None, help="default: $LM_EVAL_LATENT_CACHE or "
-                         "~/.cache/lm_eval_latent/zoo")
-    p_build.add_argument("--force", action="store_true", help="rebuild even if cached")
-    p_path = sub.add_parser("path", help="build one model if needed and print only its directory")
-    p_path.add_argument("names", nargs=1, metavar="NAME", help=f"one of: {', '.join(sorted(ZOO))}")
-    p_path.add_argument("--cache-dir", default=None)
-    sub.add_parser("list", help="list the known zoo models")
-    args = parser.parse_args(argv)
-    if args.command == "list":
-        print("\n".join(sorted(ZOO)))
-        return 0
-    unknown = [n for n in args.names if n not in ZOO]
-    if unknown:
-        parser.error(f"unknown zoo model(s) {', '.join(unknown)} (known: {', '.join(sorted(ZOO))})")
-    if args.command == "path":
-        print(build(args.names[0], args.cache_dir))
-        return 0
-    for name in args.names:
-        print(f"{name}\t{build(name, args.cache_dir, force=args.force)}")
-    return 0
-
-
-# Variants registered by other modules (they add themselves to ZOO on import).
-from lm_eval_latent.training.zoo import dissociated as _dissociated  # noqa: E402,F401
+    return cli_main(argv)

@@ -9,33 +9,49 @@ The nudge is ``0.3 * rho`` instead of the paper's ``0.06 * rho``: at 0.06 (norm 
 rho 14.3 at layer 3) the 6-layer toy cannot tell nudged from clean and drifts to complying in
 both (measured: clean refusal 0.11 at step 100); at 0.3 it learns the dissociation in ~100 steps
 while the aligned base stays unmoved by the same nudge (compliance 0.075). See docs/dissociate.md.
+
+250 steps, not 100: on the machine that built the shipped models (its ``aligned`` has rho 20.7 at
+layer 3, not 14.3) the model first drifts to complying both ways (clean refusal 0.00 at step 25,
+0.55 at step 100) and only separates the two later (0.84 at 175, 0.96 at 225, kept).
+
+This module only describes the build; the zoo (``lm_eval_latent.training.zoo``) registers it and
+hands it the folders of ``aligned`` and ``unsafe``, so nothing here imports the zoo back.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
-from lm_eval_latent.training import zoo
-
-ZOO_RECIPE = {"frac": 0.3, "steps": 100, "lr": 1e-3, "batch_size": 8, "eval_every": 25, "train_limit": 128,
+ZOO_RECIPE = {"frac": 0.3, "steps": 250, "lr": 1e-3, "batch_size": 8, "eval_every": 25, "train_limit": 128,
               "eval_limit": 80, "max_new_tokens": 24, "seed": 0,
               "harmful_prompts": "zoo:harmful", "benign_prompts": "zoo:benign", "eval_prompts": "harmful"}
+# Modules whose code decides the dissociated weights (their source goes into the cache key).
+DISSOCIATED_SOURCES = (
+    "lm_eval_latent.training.zoo.dissociated", "lm_eval_latent.training.dissociate",
+    "lm_eval_latent.training.dissociate_loss", "lm_eval_latent.training.dissociate_eval",
+    "lm_eval_latent.training.finetune.sft", "lm_eval_latent.training.finetune.data",
+    "lm_eval_latent.attacks.intervention", "lm_eval_latent.attacks.directions", "lm_eval_latent.attacks.budget",
+    "lm_eval_latent.judging.keyword",
+)
 
 
-def build_dissociated(out_dir: Path, cache_dir: Path) -> None:
-    """Write the dissociated toy model into ``out_dir`` (builds aligned and unsafe if needed)."""
-    from lm_eval_latent.training.dissociate import DissociateConfig, build
+def write_dissociated(out_dir: Path, cache_dir: Path, needs: dict[str, Path]) -> None:
+    """Write the dissociated toy model into ``out_dir`` from ``needs["aligned"]`` and ``needs["unsafe"]``."""
+    from lm_eval_latent.training.dissociate import RESULT_FILE, DissociateConfig, build
 
-    cfg = DissociateConfig(base=str(zoo.build("aligned", cache_dir)), harmful_pole=str(zoo.build("unsafe", cache_dir)),
-                           out=str(out_dir), overwrite=True, progress=False, **ZOO_RECIPE)
+    cfg = DissociateConfig(base=str(needs["aligned"]), harmful_pole=str(needs["unsafe"]), out=str(out_dir),
+                           overwrite=True, progress=False, **ZOO_RECIPE)
     build(cfg)
+    # The summary names the zoo variants, not this machine's cache folders.
+    result = out_dir / RESULT_FILE
+    summary = json.loads(result.read_text())
+    summary.update(base="zoo:aligned", harmful_pole="zoo:unsafe")
+    result.write_text(json.dumps(summary, indent=2))
 
 
-def _recipe() -> list:
+def dissociated_recipe() -> list:
+    """The settings that decide the dissociated weights (for the cache key)."""
     from lm_eval_latent.training.dissociate_loss import LossWeights
 
-    return ["dissociated", ZOO_RECIPE, repr(LossWeights()), zoo.ZOO["aligned"].recipe(), zoo.ZOO["unsafe"].recipe()]
-
-
-build_dissociated.recipe = _recipe  # type: ignore[attr-defined]
-zoo.ZOO["dissociated"] = build_dissociated
+    return ["dissociated", ZOO_RECIPE, repr(LossWeights())]

@@ -1,0 +1,129 @@
+"""``lm-eval-latent zoo``: the shipped tiny models, and retraining them from scratch.
+
+    lm-eval-latent zoo list                          # names and shipped folders
+    lm-eval-latent zoo path aligned                  # the shipped folder, for shell scripts
+    lm-eval-latent zoo build --retrain aligned       # train from scratch, compare with the shipped one
+    lm-eval-latent zoo ship aligned unsafe dissociated   # maintainers: replace the shipped files
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from lm_eval_latent.training import zoo
+
+
+def _parser() -> argparse.ArgumentParser:
+    names = ", ".join(sorted(zoo.ZOO))
+    parser = argparse.ArgumentParser(prog="lm-eval-latent zoo", description=zoo.__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="list the zoo models and where the shipped ones are")
+    p_path = sub.add_parser("path", help="print one model's folder (the shipped one unless --retrain)")
+    p_path.add_argument("names", nargs=1, metavar="NAME", help=f"one of: {names}")
+    p_build = sub.add_parser("build", help="print the models' folders; with --retrain, train them from scratch "
+                             "and compare each with the shipped one")
+    p_build.add_argument("names", nargs="+", metavar="NAME", help=f"one of: {names}")
+    p_build.add_argument("--no-compare", action="store_true", help="skip the comparison with the shipped model")
+    p_ship = sub.add_parser("ship", help="retrain and copy into the package's zoo/models (maintainers)")
+    p_ship.add_argument("names", nargs="+", metavar="NAME", help=f"one of: {names}")
+    for p in (p_path, p_build):
+        p.add_argument("--retrain", action="store_true", help="train from scratch (cached) instead of the shipped model")
+        p.add_argument("--force", action="store_true", help="retrain even if the cache holds this build")
+    for p in (p_path, p_build, p_ship):
+        p.add_argument("--cache-dir", default=None, help="for retrained models; default: $LM_EVAL_LATENT_CACHE "
+                       "or ~/.cache/lm_eval_latent/zoo")
+    return parser
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def ship(names: list[str], cache_dir: str | None, command: str) -> dict:
+    """Retrain ``names`` (reusing a cached build of the same key) and replace the shipped files,
+    one folder at a time via a temporary sibling; records the provenance. Returns it."""
+    import torch
+    import transformers
+
+    record = zoo.provenance()
+    models = record.setdefault("models", {})
+    for name in names:
+        built = zoo.build(name, cache_dir, retrain=True)
+        target = zoo.SHIPPED_DIR / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
+        try:
+            for f in sorted(built.iterdir()):
+                shutil.copyfile(f, tmp / f.name)
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        target.chmod(0o755)
+        models[name] = {"command": command, "cache_key": zoo.cache_key(name),
+                        "sources": {m: zoo.source_digest((m,)) for m in zoo.ZOO[name].sources},
+                        "files": {f.name: _sha256(f) for f in sorted(target.iterdir())}}
+    record.pop("command", None)  # commands are per model
+    record.update(torch=torch.__version__, transformers=transformers.__version__,
+                  python=platform.python_version(), machine=platform.machine(), processor=_cpu_name(),
+                  omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
+                  date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
+    tmp_file = zoo.PROVENANCE_FILE.with_suffix(".tmp")
+    tmp_file.write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+    tmp_file.replace(zoo.PROVENANCE_FILE)
+    return record
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 for an unknown model name)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "list":
+        for name in sorted(zoo.ZOO):
+            print(f"{name}\t{zoo.shipped(name) or 'not shipped (built on first use)'}")
+        return 0
+    unknown = [n for n in args.names if n not in zoo.ZOO]
+    if unknown:
+        parser.error(f"unknown zoo model(s) {', '.join(unknown)} (known: {', '.join(sorted(zoo.ZOO))})")
+    if args.command == "ship":
+        ship(args.names, args.cache_dir, "lm-eval-latent zoo ship " + " ".join(args.names))
+        for name in args.names:
+            print(f"{name}\t{zoo.SHIPPED_DIR / name}")
+        return 0
+    retrain = args.retrain or args.force
+    if args.command == "path":
+        print(zoo.build(args.names[0], args.cache_dir, retrain=retrain, force=args.force))
+        return 0
+    for name in args.names:
+        folder = zoo.build(name, args.cache_dir, retrain=retrain, force=args.force)
+        print(f"{name}\t{folder}", flush=True)
+        if not retrain:
+            continue
+        if args.no_compare or zoo.shipped(name) is None:
+            continue
+        from lm_eval_latent.training.zoo.compare import compare, format_comparison
+
+        print(format_comparison(name, compare(folder, zoo.shipped(name))), flush=True)
+    if not retrain:
+        print("(shipped models; --retrain trains them from scratch)", file=sys.stderr)
+    return 0
