@@ -93,8 +93,9 @@ class NgramModel:
         """P(complied) for each text, float64."""
         if not texts:
             return np.zeros(0)
-        logits = self.features.transform(texts) @ self.weight.astype(np.float64) + self.bias
-        return 1.0 / (1.0 + np.exp(-logits))
+        from scipy.special import expit
+
+        return expit(self.features.transform(texts) @ self.weight.astype(np.float64) + self.bias)
 
     def save(self, path: Path | str) -> None:
         """Write weights and feature settings to a compressed .npz file."""
