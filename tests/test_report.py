@@ -318,3 +318,11 @@ def test_unreadable_samples_file_exits_2_before_printing(two_models, capsys):
     assert main([*map(str, two_models)]) == 2
     captured = capsys.readouterr()
     assert f"{samples}: cannot read the logged samples" in captured.err and captured.out == ""
+
+
+def test_a_report_file_that_cannot_be_written_exits_2(two_models, tmp_path, capsys):
+    out = tmp_path / "rep"
+    (out / "report.html").mkdir(parents=True)  # in the way, as an unwritable target would be
+    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
+    assert f"--out {str(out)!r}: cannot write the report" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]  # no temporary file left
