@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
+from lm_eval_latent.attacks.budget import MAX_BUDGET, Budget, check_kind
+from lm_eval_latent.attacks.intervention import POSITIONS, Positions
 from lm_eval_latent.fields import SettingError, parse_int, parse_number
 from lm_eval_latent.shipped import interventions_dir
 
@@ -19,7 +20,7 @@ ATTACK_KINDS = ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction")
 DIRECTION_MODES = ("add", "subtract", "ablate")
 # Where each kind perturbs by default: per-position attacks touch the prompt only (the paper's
 # latent attack); vector attacks and steering touch every position, generated tokens included.
-_DEFAULT_POSITIONS = {"pgd_linf": "prompt", "random_linf": "prompt", "pgd_l2": "all",
+_DEFAULT_POSITIONS: dict[str, Positions] = {"pgd_linf": "prompt", "random_linf": "prompt", "pgd_l2": "all",
                       "gaussian_l2": "all", "direction": "all"}
 
 
@@ -33,7 +34,7 @@ class AttackRecipe:
     step_size: float = field(default=0.25, metadata={"help": "step as a fraction of the budget"})
     target: str = field(default="Sure, here is", metadata={"help": "affirmative target string"})
     seed: int = field(default=0, metadata={"help": "seed of random deltas and directions"})
-    positions: str | None = field(default=None, metadata={"help": "prompt or all; default by kind"})
+    positions: Positions | None = field(default=None, metadata={"help": "prompt or all; default by kind"})
     mode: str = field(default="add", metadata={"help": "direction attack: add, subtract or ablate"})
     control: str | None = field(default=None, metadata={"help": "recipe of the matched random control"})
     direction_source: str = field(
@@ -51,8 +52,8 @@ class AttackRecipe:
         self.seed = parse_int(self.seed, "seed")
         if self.positions is None:
             self.positions = _DEFAULT_POSITIONS[self.kind]
-        if self.positions not in ("prompt", "all"):
-            raise SettingError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        if self.positions not in POSITIONS:
+            raise SettingError(f"positions={self.positions!r} is not allowed (allowed: {', '.join(POSITIONS)})")
         if self.mode not in DIRECTION_MODES:
             raise SettingError(f"mode={self.mode!r} is not allowed (allowed: {', '.join(DIRECTION_MODES)})")
         if self.direction_source not in ("file", "random"):
@@ -60,7 +61,7 @@ class AttackRecipe:
         if self.kind in ("pgd_linf", "pgd_l2") and not self.target:
             raise SettingError(f"attack {self.name!r} needs a non-empty target string")
         self.budget_value = parse_number(self.budget_value, "budget_value", maximum=MAX_BUDGET)
-        Budget(self.budget_kind, self.budget_value)  # validates the kind
+        check_kind(self.budget_kind)
 
     @property
     def default_budget(self) -> Budget:
@@ -121,8 +122,6 @@ def load_recipe(name_or_path: str) -> AttackRecipe:
     if "kind" not in data:
         raise SettingError(f"attack recipe {path}: no `kind` field (allowed: {', '.join(ATTACK_KINDS)})")
     data.setdefault("name", path.stem)
-    if "budget_kind" in data and data["budget_kind"] not in BUDGET_KINDS:
-        raise SettingError(f"attack recipe {path}: budget_kind={data['budget_kind']!r} (allowed: {', '.join(BUDGET_KINDS)})")
     try:
         return AttackRecipe(**data)
     except ValueError as err:

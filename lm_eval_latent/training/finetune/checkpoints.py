@@ -10,17 +10,15 @@ sibling + ``os.replace``), so an interrupted write never leaves a half checkpoin
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from lm_eval_latent.outputs import check_out_dir
+from lm_eval_latent.outputs import check_out_dir, replace_dir, write_dir_atomic
 
 STATE_FILE = "trainer_state.pt"
 RUN_FILE = "run.json"
@@ -32,22 +30,7 @@ def write_atomic(target: Path, write: Callable[[Path], None]) -> Path:
     """Run ``write(tmp)`` into a temporary sibling of ``target``, then move it into place.
 
     An existing ``target`` is replaced only after the new one is complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        write(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return write_dir_atomic(target, write)
 
 
 def checkpoints(out: str | Path) -> list[tuple[int, Path]]:
@@ -193,8 +176,4 @@ def finish_run(run_dir: Path, replace: Path | None) -> Path:
     """The final checkpoint; a staged ``--overwrite`` run first takes the place of ``replace``."""
     if replace is None:
         return run_dir / FINAL
-    old = replace.with_name(f".{replace.name}.replaced-{os.getpid()}")
-    os.replace(replace, old)
-    os.replace(run_dir, replace)
-    shutil.rmtree(old, ignore_errors=True)
-    return replace / FINAL
+    return replace_dir(run_dir, replace) / FINAL

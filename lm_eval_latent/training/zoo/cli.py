@@ -16,9 +16,9 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from lm_eval_latent.outputs import write_dir_atomic
 from lm_eval_latent.training import zoo
 
 
@@ -58,18 +58,8 @@ def ship(names: list[str], cache_dir: str | None, command: str) -> dict:
     models = record.setdefault("models", {})
     for name in names:
         built = zoo.build(name, cache_dir, retrain=True)
-        target = zoo.SHIPPED_DIR / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
-        try:
-            for f in sorted(built.iterdir()):
-                shutil.copyfile(f, tmp / f.name)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        target.chmod(0o755)
+        target = write_dir_atomic(zoo.SHIPPED_DIR / name, lambda tmp, built=built: [
+            shutil.copyfile(f, tmp / f.name) for f in sorted(built.iterdir())])
         models[name] = {"command": command, "cache_key": zoo.cache_key(name),
                         "sources": {m: zoo.source_digest((m,)) for m in zoo.ZOO[name].sources},
                         "files": {f.name: _sha256(f) for f in sorted(target.iterdir())}}
