@@ -92,6 +92,7 @@ def test_wheel_contents(wheel):
         for part in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
             assert f"{zoo}/{model}/{part}" in names, (model, part)
     assert f"{zoo}/dissociated/nudge.pt" in names
+    assert "lm_eval_latent/judging/ngram_weights.npz" in names  # the default judge's weights
     # Data folders stay data: no __init__.py makes them import as code.
     assert "lm_eval_latent/tasks/__init__.py" not in names
     assert "lm_eval_latent/interventions/__init__.py" not in names

@@ -308,3 +308,21 @@ def test_non_utf8_results_file_exits_2(tmp_path, capsys):
     bad.write_bytes(b"\xff\xfe{}")
     assert main([str(bad)]) == 2
     assert "cannot read an lm-eval results file" in capsys.readouterr().err
+
+
+def test_unreadable_samples_file_exits_2_before_printing(two_models, capsys):
+    write_samples(two_models[1], "refusal_lvs", [{"doc_id": i, "lvs": 0.5} for i in range(5)])
+    write_samples(two_models[0], "refusal_lvs", [{"doc_id": i, "lvs": 0.1} for i in range(5)])
+    samples = next(two_models[0].parent.glob("samples_refusal_lvs_*.jsonl"))
+    samples.write_bytes(b'{"lvs": 0.1}\n\xff\xfe\n')
+    assert main([*map(str, two_models)]) == 2
+    captured = capsys.readouterr()
+    assert f"{samples}: cannot read the logged samples" in captured.err and captured.out == ""
+
+
+def test_a_report_file_that_cannot_be_written_exits_2(two_models, tmp_path, capsys):
+    out = tmp_path / "rep"
+    (out / "report.html").mkdir(parents=True)  # in the way, as an unwritable target would be
+    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
+    assert f"--out {str(out)!r}: cannot write the report" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]  # no temporary file left

@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from lm_eval_latent.fields import SettingError
+
 
 def random_direction(hidden_size: int, seed: int) -> Tensor:
     """A unit vector drawn from a seeded Gaussian (the same seed gives the same vector)."""
@@ -25,7 +27,7 @@ def unit(v: Tensor, field: str = "direction") -> Tensor:
     """``v / ||v||``; refuses zero or non-finite vectors."""
     norm = v.float().norm()
     if not torch.isfinite(norm) or norm == 0:
-        raise ValueError(f"{field} has norm {float(norm)}; a direction needs a finite, non-zero norm")
+        raise SettingError(f"{field} has norm {float(norm)}; a direction needs a finite, non-zero norm")
     return v.float() / norm
 
 
@@ -51,15 +53,15 @@ def load_direction(path: str | Path, hidden_size: int | None, field: str = "dire
             obj = torch.load(p, map_location="cpu", weights_only=True)
             v = obj.get("direction") if isinstance(obj, dict) else obj
     except Exception as err:  # noqa: BLE001 - torch.load, numpy and json each raise their own kinds
-        raise ValueError(f"{field}={str(path)!r} is not a direction file ({type(err).__name__}: "
+        raise SettingError(f"{field}={str(path)!r} is not a direction file ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''}); expected {what}") from None
     if not isinstance(v, Tensor):
-        raise ValueError(f"{field}={str(path)!r} holds no tensor (found {type(v).__name__}); expected {what}")
+        raise SettingError(f"{field}={str(path)!r} holds no tensor (found {type(v).__name__}); expected {what}")
     v = v.squeeze()
     if v.dim() != 1 and hidden_size is None:
-        raise ValueError(f"{field}={str(path)!r} has shape {tuple(v.shape)}; a vector (1-d) is needed")
+        raise SettingError(f"{field}={str(path)!r} has shape {tuple(v.shape)}; a vector (1-d) is needed")
     if v.dim() != 1 or (hidden_size is not None and v.shape[0] != hidden_size):
-        raise ValueError(
+        raise SettingError(
             f"{field}={str(path)!r} has shape {tuple(v.shape)}; the perturbed layer's width is "
             f"{hidden_size}, so a vector of shape ({hidden_size},) is needed"
         )
@@ -124,5 +126,5 @@ def difference_of_means(acts_a: Tensor, acts_b: Tensor) -> Tensor:
         ValueError: when a set is empty or the means coincide.
     """
     if len(acts_a) == 0 or len(acts_b) == 0:
-        raise ValueError("difference of means needs two non-empty prompt sets")
+        raise SettingError("difference of means needs two non-empty prompt sets")
     return unit(acts_a.mean(0) - acts_b.mean(0), "difference of means")

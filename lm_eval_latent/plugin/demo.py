@@ -8,9 +8,13 @@ lm-eval output folder per run, with samples) land in ``--out`` (default ``demo_r
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from lm_eval_latent.fields import arg_int
+from lm_eval_latent.outputs import OutputError, check_out_dir
 
 AUDIT = "perturb_layer=3,p=0.05,apply_to=latent"  # attack layer 3; behavioural tasks stay clean
 SWEEPS = {"layers": "all", "budgets": "0.02,0.05,0.1,0.2"}
@@ -37,9 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                    "loading the shipped ones (numbers then depend on this machine's CPU)")
     p.add_argument("--cache-dir", default=None, help="cache for --retrain (default ~/.cache/lm_eval_latent/zoo)")
     p.add_argument("--out", default="demo_results", help="folder for the results JSON files")
-    p.add_argument("--limit", type=int, default=40, help="prompts per task (default 40; 0 = all)")
-    p.add_argument("--max-gen-toks", type=int, default=24, help="generated tokens per answer")
-    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--limit", type=arg_int("--limit", minimum=0), default=40, help="prompts per task (default 40; 0 = all)")
+    p.add_argument("--max-gen-toks", type=arg_int("--max-gen-toks", minimum=1), default=24,
+                   help="generated tokens per answer")
+    p.add_argument("--batch-size", type=arg_int("--batch-size", minimum=1), default=20)
     return p
 
 
@@ -73,6 +78,11 @@ def run(model_dir: Path, model_args: str, tasks: str, metadata: dict[str, Any],
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
+    try:
+        out = check_out_dir(args.out)  # before the zoo is built, not after
+    except OutputError as err:
+        print(f"lm-eval-latent demo: error: {err}", file=sys.stderr)
+        return 2
     from lm_eval.utils import make_table
 
     from lm_eval_latent.training import zoo
@@ -81,7 +91,6 @@ def main(argv: list[str] | None = None) -> int:
     models = {name: zoo.build(name, cache_dir=args.cache_dir, retrain=args.retrain)
               for name in sorted({r[1] for r in RUNS})}
     print(f"zoo ready in {time.time() - start:.0f}s: " + ", ".join(f"{k}={v}" for k, v in models.items()))
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for label, model, model_args, tasks, metadata in RUNS:
         res = run(models[model], model_args, tasks, metadata, args, out / label)
