@@ -265,3 +265,15 @@ def test_retrained_models_behave_like_the_shipped_ones(zoo_cache: Path) -> None:
         assert alike(mine["lookalike_refusal"], ref["lookalike_refusal"], n_lookalike), (name, result)
         if "nudged_compliance" in ref:
             assert alike(mine["nudged_compliance"], ref["nudged_compliance"], n_harmful), (name, result)
+
+
+def test_cache_dir_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    from lm_eval_latent.training.zoo.cli import main
+
+    blocker = tmp_path / "cache.txt"
+    blocker.write_text("keep")
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", "aligned", "--retrain", "--cache-dir", str(blocker)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--cache-dir {str(blocker)!r} is a file, not a folder" in err
+    assert blocker.read_text() == "keep"
