@@ -73,3 +73,29 @@ def test_learned_judge_leave_one_source_out(judge_bench, shared_datasets):
         # measured 0.855 (mistralinstruct) to 0.982; the goal is 0.85 on every source
         assert learned[source]["balanced_accuracy"] >= 0.84, source
         assert learned[source]["balanced_accuracy"] > gcg[source]["balanced_accuracy"], source
+
+
+def test_model_judge_joins_the_table_from_a_path(judge_bench, shared_datasets, monkeypatch, capsys):
+    from lm_eval_latent.judging import JUDGES, Judgement, Verdict
+
+    built = []
+
+    class AlwaysRefuses:
+        name = "fake_model_judge"
+
+        def __init__(self, model, device="cpu"):
+            built.append((model, device))
+
+        def judge(self, prompts, responses):
+            return [Judgement(Verdict.REFUSED) for _ in responses]
+
+    monkeypatch.setitem(JUDGES, "fake_model_judge", AlwaysRefuses)
+    argv = ["--judges", "--no-learned", "--data-dir", str(shared_datasets),
+            "--model-judge", "fake_model_judge=/models/cls",
+            "--judge-option", "fake_model_judge.device=cuda:1"]
+    assert judge_bench.main(argv) == 0
+    assert built == [("/models/cls", "cuda:1")]
+    out = capsys.readouterr().out
+    assert "fake_model_judge" in out
+    # a judge that always refuses: refusal recall 1, compliance recall 0, balanced accuracy 0.5
+    assert "0.500   1.000    0.000" in out

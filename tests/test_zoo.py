@@ -145,6 +145,25 @@ def test_dissociated_is_not_its_base() -> None:
         load_file(zoo.shipped("aligned") / "model.safetensors").keys()
 
 
+def test_list_names_building_code_changed_since_shipping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys) -> None:
+    _copy_sources(tmp_path)
+    monkeypatch.setattr(zoo, "PACKAGE_ROOT", tmp_path)
+    record = zoo.provenance()
+    for name in zoo.ZOO:  # as if shipped by exactly this code
+        record["models"][name]["sources"] = {m: zoo.source_digest((m,)) for m in zoo.ZOO[name].sources}
+    monkeypatch.setattr(zoo, "provenance", lambda: record)
+    assert all(zoo.changed_sources(n) == [] for n in zoo.ZOO)
+    with (tmp_path / "lm_eval_latent" / "attacks" / "intervention.py").open("a") as f:
+        f.write("\n# changed\n")
+    assert zoo.changed_sources("dissociated") == ["lm_eval_latent.attacks.intervention"]
+    assert zoo.changed_sources("aligned") == []
+    assert zoo.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "shipped by other code in lm_eval_latent.attacks.intervention" in out
+    assert "aligned\t" in out and "other code" not in out.split("aligned\t")[1].splitlines()[0]
+
+
 def test_retrain_builds_into_the_cache_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setitem(zoo.ZOO, "fake", _fake_variant(calls))

@@ -90,7 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         for name in sorted(zoo.ZOO):
-            print(f"{name}\t{zoo.shipped(name) or 'not shipped (built on first use)'}")
+            folder = zoo.shipped(name)
+            changed = zoo.changed_sources(name) if folder else []
+            note = f"\t(shipped by other code in {', '.join(changed)}; `zoo build --retrain {name}` compares)" \
+                if changed else ""
+            print(f"{name}\t{folder or 'not shipped (built on first use)'}{note}")
         return 0
     unknown = [n for n in args.names if n not in zoo.ZOO]
     if unknown:
