@@ -18,7 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from lm_eval_latent.outputs import write_dir_atomic
+from lm_eval_latent.outputs import OutputError, check_out_dir, write_dir_atomic
 from lm_eval_latent.training import zoo
 
 
@@ -90,11 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         for name in sorted(zoo.ZOO):
-            print(f"{name}\t{zoo.shipped(name) or 'not shipped (built on first use)'}")
+            folder = zoo.shipped(name)
+            changed = zoo.changed_sources(name) if folder else []
+            note = f"\t(shipped by other code in {', '.join(changed)}; `zoo build --retrain {name}` compares)" \
+                if changed else ""
+            print(f"{name}\t{folder or 'not shipped (built on first use)'}{note}")
         return 0
     unknown = [n for n in args.names if n not in zoo.ZOO]
     if unknown:
         parser.error(f"unknown zoo model(s) {', '.join(unknown)} (known: {', '.join(sorted(zoo.ZOO))})")
+    if getattr(args, "cache_dir", None):
+        try:  # before any training, not after
+            check_out_dir(args.cache_dir, "--cache-dir")
+        except OutputError as err:
+            parser.error(str(err))
     if args.command == "ship":
         ship(args.names, args.cache_dir, "lm-eval-latent zoo ship " + " ".join(args.names))
         for name in args.names:
