@@ -14,6 +14,16 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+
+
+class SettingError(ValueError):
+    """A setting whose value cannot be used: named with the field, the value and what is allowed.
+
+    Raised by the parsers here and by the configs built on them (`PerturbConfig`, recipes,
+    budgets, layers); `lm-eval-latent` turns it into a one-line error and exit status 2.
+    """
+
+
 # The largest magnitude a float32 holds: budgets beyond it overflow in any model we perturb.
 FLOAT32_MAX = 3.4028234663852886e38
 
@@ -36,19 +46,19 @@ def parse_number(value: Any, name: str, *, minimum: float | None = 0.0, maximum:
     if value is None or value == "":
         if allow_none:
             return None
-        raise ValueError(f"{name} is required ({allowed})")
+        raise SettingError(f"{name} is required ({allowed})")
     if isinstance(value, bool):
-        raise ValueError(f"{name}={value!r} is not a number ({allowed})")
+        raise SettingError(f"{name}={value!r} is not a number ({allowed})")
     try:
         number = float(value)
     except (TypeError, ValueError, OverflowError):
-        raise ValueError(f"{name}={value!r} is not a number ({allowed})") from None
+        raise SettingError(f"{name}={value!r} is not a number ({allowed})") from None
     if not math.isfinite(number):
-        raise ValueError(f"{name}={value!r} is not finite ({allowed})")
+        raise SettingError(f"{name}={value!r} is not finite ({allowed})")
     if minimum is not None and (number <= minimum if above else number < minimum):
-        raise ValueError(f"{name}={value!r} is {'not above' if above else 'below'} {minimum:g} ({allowed})")
+        raise SettingError(f"{name}={value!r} is {'not above' if above else 'below'} {minimum:g} ({allowed})")
     if maximum is not None and number > maximum:
-        raise ValueError(f"{name}={value!r} is above {maximum:g} ({allowed})")
+        raise SettingError(f"{name}={value!r} is above {maximum:g} ({allowed})")
     return number
 
 
@@ -60,19 +70,19 @@ def parse_int(value: Any, name: str, *, minimum: int | None = None, maximum: int
     """
     allowed = _allowed(minimum, maximum, False, "an integer")
     if isinstance(value, bool) or value is None:
-        raise ValueError(f"{name}={value!r} is not an integer ({allowed})")
+        raise SettingError(f"{name}={value!r} is not an integer ({allowed})")
     if isinstance(value, int):
         number = value
     else:
         try:
             as_float = float(value)
         except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"{name}={value!r} is not an integer ({allowed})") from None
+            raise SettingError(f"{name}={value!r} is not an integer ({allowed})") from None
         if not math.isfinite(as_float) or as_float != int(as_float):
-            raise ValueError(f"{name}={value!r} is not an integer ({allowed})")
+            raise SettingError(f"{name}={value!r} is not an integer ({allowed})")
         number = int(as_float)
     if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
-        raise ValueError(f"{name}={value!r} is out of range ({allowed})")
+        raise SettingError(f"{name}={value!r} is out of range ({allowed})")
     return number
 
 
@@ -85,7 +95,7 @@ def parse_bool(value: Any, name: str) -> bool:
         return True
     if text in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"{name}={value!r} is not a boolean (allowed: true, false)")
+    raise SettingError(f"{name}={value!r} is not a boolean (allowed: true, false)")
 
 
 def _arg_type(parse: Callable[[str], Any], flag: str) -> Callable[[str], Any]:

@@ -192,19 +192,49 @@ def bootstrap_ci(
     Raises:
         ValueError: if n_resamples < 1 or level is not in (0, 1).
     """
-    if n_resamples < 1:
-        raise ValueError(f"`n_resamples` should be at least 1, got {n_resamples!r}")
-    if not 0.0 < level < 1.0:
-        raise ValueError(f"`level` should be in (0, 1), got {level!r}")
+    _check_resampling(n_resamples, level)
     arr = np.asarray(values, dtype=float)
     if arr.size == 0:
         return (math.nan, math.nan)
     rng = np.random.default_rng(seed)
     idx = rng.integers(0, arr.size, size=(n_resamples, arr.size))
-    stats = np.array([statistic(arr[row]) for row in idx], dtype=float)
+    return _percentile_interval(np.array([statistic(arr[row]) for row in idx], dtype=float), level)
+
+
+def _check_resampling(n_resamples: int, level: float) -> None:
+    if n_resamples < 1:
+        raise ValueError(f"`n_resamples` should be at least 1, got {n_resamples!r}")
+    if not 0.0 < level < 1.0:
+        raise ValueError(f"`level` should be in (0, 1), got {level!r}")
+
+
+def _percentile_interval(stats: np.ndarray, level: float) -> tuple[float, float]:
     alpha = (1.0 - level) / 2.0
     low, high = np.percentile(stats, [100 * alpha, 100 * (1 - alpha)])
     return (float(low), float(high))
+
+
+def bootstrap_median_diff(a: Sequence[float], b: Sequence[float], n_resamples: int = 1000, seed: int = 42,
+                          level: float = 0.95) -> tuple[float, float]:
+    """Percentile-bootstrap CI of ``median(a) - median(b)``, resampling ``a`` and ``b`` independently.
+
+    The audit gap's interval for the LVS (two models' per-prompt values). One numpy
+    ``default_rng(seed)`` draws ``a``'s resamples, then ``b``'s.
+
+    Returns:
+        (low, high), low <= high; (NaN, NaN) when either sequence is empty.
+
+    Raises:
+        ValueError: if n_resamples < 1 or level is not in (0, 1).
+    """
+    _check_resampling(n_resamples, level)
+    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if xa.size == 0 or xb.size == 0:
+        return (math.nan, math.nan)
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, xa.size, size=(n_resamples, xa.size))
+    ib = rng.integers(0, xb.size, size=(n_resamples, xb.size))
+    return _percentile_interval(np.median(xa[ia], axis=1) - np.median(xb[ib], axis=1), level)
 
 
 def onset_step(steps: Sequence[int], compliance: Sequence[float], tau: float = 0.8) -> int | None:

@@ -126,3 +126,33 @@ def test_only_our_tasks_decides_conservatively(tmp_path):
     assert not only_our_tasks(["--tasks", str(mine / "my_task.yaml")])
     assert not only_our_tasks(["--model", "latent_hf"])  # no --tasks (e.g. a --config file)
     assert not only_our_tasks(["ls", "tasks"])
+
+
+@pytest.mark.parametrize(
+    ("model_args", "metadata", "message"),
+    [
+        ("perturb_layer=-7,eps=1", None, 'perturb_layer=-7 is out of range for LlamaForCausalLM with 4 layers'),
+        ("perturb_layer=1,seed=1.5", None, "seed=1.5 is not an integer"),
+        ("perturb_layer=1,eps=1e300", None, "eps=1e+300 is above"),
+        ("perturb_layer=1", '{"eta": "inf"}', "eta='inf' is not finite (allowed: a finite number > 0)"),
+    ],
+)
+def test_bad_model_args_and_metadata_exit_2_with_one_line(random_model_dir, capsys, model_args, metadata, message):
+    from lm_eval_latent.plugin.cli import main
+
+    argv = ["--model", "latent_hf", "--model_args", f"pretrained={random_model_dir},{model_args}",
+            "--tasks", "refusal_lvs", "--limit", "1"]
+    assert main([*argv, *(["--metadata", metadata] if metadata else [])]) == 2
+    # the last line (lm-eval's own logging may come before it)
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f"lm-eval-latent: error: {message}")
+
+
+def test_layer_minus_one_from_the_command_line_is_the_last_layer(random_model_dir, tmp_path):
+    # lm-eval turns "-1" into the float -1.0; it names the last layer
+    from lm_eval_latent.plugin.cli import main
+
+    assert main(["--model", "latent_hf", "--model_args", f"pretrained={random_model_dir},perturb_layer=-1,eps=1",
+                 "--tasks", "refusal_rate", "--limit", "1", "--gen_kwargs", "max_gen_toks=2",
+                 "--output_path", str(tmp_path)]) == 0
+    results = next(tmp_path.rglob("results_*.json"))
+    assert json.loads(results.read_text())["config"]["model_args"]["perturb_layer"] == -1.0

@@ -33,7 +33,7 @@ def test_judgement_is_frozen_and_validates_score():
 
 
 def test_registry_names_and_unknown_judge_message():
-    assert {"keyword", "gcg", "harmbench", "llama_guard", "seq_classifier"} <= set(JUDGES)
+    assert {"ngram", "keyword", "gcg", "harmbench", "llama_guard", "seq_classifier"} <= set(JUDGES)
     with pytest.raises(ValueError) as err:
         get_judge("foo")
     assert str(err.value) == f"unknown judge 'foo' (known: {', '.join(sorted(JUDGES))})"

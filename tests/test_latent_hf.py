@@ -95,19 +95,26 @@ def test_only_target_layer_changes(random_model_dir):
     torch.testing.assert_close(captured[1], clean[1], rtol=0, atol=0)
     torch.testing.assert_close(captured[2], clean[2], rtol=0, atol=0)
     assert not torch.allclose(captured[3], clean[3])
-    perturbed = layer_outputs_with_delta(lm, ids)
-    torch.testing.assert_close(perturbed - clean[2], lm.vector.expand_as(perturbed), rtol=0, atol=1e-5)
+    applied = applied_delta(lm, ids, lm.model.model.layers[3])
+    # What reached layer 3 differs from the clean run by exactly the delta the model computed.
+    computed = lm.default_delta_fn()(ids, torch.ones_like(ids)).delta
+    torch.testing.assert_close(applied, computed.expand_as(applied), rtol=0, atol=1e-5)
+    assert math.isclose(float(applied[0, 0].norm()), 3.0, rel_tol=1e-4)  # eps=3
 
 
-def layer_outputs_with_delta(lm: LatentHFLM, ids: torch.Tensor) -> torch.Tensor:
-    """The target layer's output as the next layer receives it."""
+def applied_delta(lm: LatentHFLM, ids: torch.Tensor, next_module: torch.nn.Module) -> torch.Tensor:
+    """What the perturbation added, as the module after the perturbed one receives it."""
     got: list[torch.Tensor] = []
-    handle = lm.model.model.layers[3].register_forward_pre_hook(lambda _m, args: got.append(args[0]))
+    handle = next_module.register_forward_pre_hook(lambda _m, args: got.append(args[0]))
     try:
         lm._model_call(ids)
+        perturbed = got[-1]
+        with torch.no_grad():
+            lm.network(ids)
+        clean = got[-1]
     finally:
         handle.remove()
-    return got[0]
+    return perturbed - clean
 
 
 @pytest.mark.parametrize("backend", ["nnsight", "hooks"])
@@ -127,19 +134,22 @@ def test_model_is_clean_after_calls_and_errors(random_model_dir, hf, backend):
 
 
 def test_seed_gives_same_direction_and_other_seed_differs(random_model_dir):
-    a = make(random_model_dir, perturb_layer=1, eps=2, seed=3)
-    b = make(random_model_dir, perturb_layer=1, eps=2, seed=3)
-    c = make(random_model_dir, perturb_layer=1, eps=2, seed=4)
-    torch.testing.assert_close(a.vector, b.vector)
-    assert not torch.allclose(a.vector, c.vector)
-    assert math.isclose(float(a.vector.norm()), 2.0, rel_tol=1e-5)
+    ids = torch.tensor([make(random_model_dir).tok_encode("How do I bake bread?")])
+    a, b, c = (applied_delta(lm, ids, lm.network.model.layers[2])
+               for lm in (make(random_model_dir, perturb_layer=1, eps=2, seed=s) for s in (3, 3, 4)))
+    torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert not torch.allclose(a, c, atol=1e-3)
+    assert torch.allclose(a.norm(dim=-1), torch.full(a.shape[:2], 2.0), rtol=1e-4)
+    torch.testing.assert_close(a, a[:, :1].expand_as(a), rtol=0, atol=1e-5)  # one vector at every position
 
 
 def test_direction_file_and_embedding_layer(random_model_dir, tmp_path):
     direction = random_direction(32, seed=11) * 7  # the saved norm is ignored
     path = save_direction(tmp_path / "d.pt", direction, layer=1)
     lm = make(random_model_dir, perturb_layer="embedding", eps=4, direction=str(path))
-    torch.testing.assert_close(lm.vector, direction / direction.norm() * 4)
+    ids = torch.tensor([lm.tok_encode("How do I bake bread?")])
+    applied = applied_delta(lm, ids, lm.network.model.layers[0])
+    torch.testing.assert_close(applied, (direction / direction.norm() * 4).expand_as(applied), rtol=0, atol=1e-5)
     assert lm.layer.module_name.endswith("embed_tokens")
 
 
@@ -220,7 +230,7 @@ def test_apply_to_latent_leaves_plain_requests_clean(random_model_dir, hf):
 def latent_requests(prompts: list[str], n_tokens: int = 3) -> list[Instance]:
     from lm_eval_latent.task_classes import protocol
 
-    kwargs = {"until": [], "max_gen_toks": n_tokens, "do_sample": False, protocol.KEY: protocol.request_spec("attack")}
+    kwargs = protocol.encode({"until": [], "max_gen_toks": n_tokens, "do_sample": False}, protocol.Setting("attack"))
     return [Instance("generate_until", {}, (p, dict(kwargs)), 0) for p in prompts]
 
 

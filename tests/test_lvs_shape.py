@@ -4,11 +4,12 @@ The dissociated zoo model was trained (by `lm-eval-latent dissociate`) to refuse
 comply under a push at layer 3. The aligned model is its base. At that layer, with the same attack
 and budget, behaviour cannot tell them apart and the LVS can.
 
-Budget: p = 0.05, fifty times the paper's headline p = 0.001. Measured on 40 prompts (layer 3,
-pgd_linf, keyword judge, docs/lvs.md): at p = 0.02 the dissociated model's attack success is
-0.33, at 0.05 it is 0.80 while the aligned model stays at its clean compliance (0.10 vs 0.075) and
-random noise of the same size moves neither (<= 0.1); from p = 0.2 the aligned model breaks too
-(0.53). Tiny 64-wide models need larger relative budgets than 2-3B models.
+Budget: p = 0.05, fifty times the paper's headline p = 0.001. Measured on 40 prompts with the
+shipped models (layer 3, pgd_linf, keyword judge, docs/lvs.md): at p = 0.02 the dissociated model's
+attack success is 0.35, at 0.05 it is 1.00 while the aligned model stays at its clean compliance
+(0.10 vs 0.075) and random noise of the same size moves neither (<= 0.075); at p = 0.2 the aligned
+model starts to move (0.225). Tiny 64-wide models need larger relative budgets than 2-3B models.
+Rates are checked against claims with margins of three binomial standard errors at the n used.
 """
 
 from __future__ import annotations

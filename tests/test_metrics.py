@@ -157,3 +157,15 @@ def test_agreement_rejects_what_is_not_a_pair_of_verdicts(bad):
         metrics.cohen_kappa(bad)
     with pytest.raises(ValueError, match="pair of verdicts"):
         metrics.judge_disagreements(bad)
+
+
+def test_bootstrap_median_diff():
+    assert metrics.bootstrap_median_diff([1.0] * 5, [1.0] * 5) == (0.0, 0.0)
+    # Two constant samples: every resample's difference is exactly 0.5 - 0.1.
+    assert metrics.bootstrap_median_diff([0.5] * 4, [0.1] * 7) == pytest.approx((0.4, 0.4))
+    lo, hi = metrics.bootstrap_median_diff([0.5 + 0.01 * i for i in range(20)], [0.1 + 0.01 * i for i in range(20)])
+    assert 0.2 < lo <= 0.4 <= hi < 0.6
+    assert metrics.bootstrap_median_diff([1.0, 2.0], [1.0], seed=3) == metrics.bootstrap_median_diff([1.0, 2.0], [1.0], seed=3)
+    assert all(math.isnan(x) for x in metrics.bootstrap_median_diff([], [1.0]))
+    with pytest.raises(ValueError, match="n_resamples"):
+        metrics.bootstrap_median_diff([1.0], [1.0], n_resamples=0)

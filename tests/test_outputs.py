@@ -45,3 +45,21 @@ def test_atomic_write_leaves_no_temporary_file(tmp_path):
     path = write_text_atomic(tmp_path / "d" / "x.txt", "één")
     assert path.read_text(encoding="utf-8") == "één"
     assert [p.name for p in (tmp_path / "d").iterdir()] == ["x.txt"]
+
+
+def test_write_dir_atomic_replaces_a_folder_only_once_the_new_one_is_complete(tmp_path):
+    from lm_eval_latent.outputs import write_dir_atomic
+
+    target = tmp_path / "model"
+    write_dir_atomic(target, lambda d: (d / "weights").write_text("old"))
+
+    def broken(d):
+        (d / "weights").write_text("half")
+        raise RuntimeError("crash mid-write")
+
+    with pytest.raises(RuntimeError):
+        write_dir_atomic(target, broken)
+    assert (target / "weights").read_text() == "old"
+    write_dir_atomic(target, lambda d: (d / "weights").write_text("new"))
+    assert (target / "weights").read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary or old folder left

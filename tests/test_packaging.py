@@ -78,10 +78,13 @@ def test_wheel_contents(wheel):
     assert "lm_eval_latent.pth" in names
     [record] = [n for n in names if n.endswith(".dist-info/RECORD")]
     assert any(line.startswith("lm_eval_latent.pth,sha256=") for line in archive.read(record).decode().splitlines())
-    for task in ("refusal_rate", "harmful_compliance", "over_refusal", "refusal_lvs", "lvs_budget_sweep",
-                 "lvs_layer_profile", "over_refusal_xstest", "refusal_rate_advbench", "_safety_behavioral"):
-        assert f"lm_eval_latent/tasks/{task}.yaml" in names, task
-    assert {"lm_eval_latent/tasks/utils.py", "lm_eval_latent/tasks/README.md"} <= names
+    families = {"safety_behavioral": ("refusal_rate", "harmful_compliance", "over_refusal", "over_refusal_xstest",
+                                      "refusal_rate_advbench", "_safety_behavioral"),
+                "latent_vulnerability": ("refusal_lvs", "lvs_budget_sweep", "lvs_layer_profile")}
+    for family, tasks in families.items():
+        for task in tasks:
+            assert f"lm_eval_latent/tasks/{family}/{task}.yaml" in names, task
+        assert {f"lm_eval_latent/tasks/{family}/utils.py", f"lm_eval_latent/tasks/{family}/README.md"} <= names
     for recipe in ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction"):
         assert f"lm_eval_latent/interventions/{recipe}.yaml" in names, recipe
     assert {"lm_eval_latent/task_classes/prompts/harmful.jsonl",
@@ -92,6 +95,7 @@ def test_wheel_contents(wheel):
         for part in ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
             assert f"{zoo}/{model}/{part}" in names, (model, part)
     assert f"{zoo}/dissociated/nudge.pt" in names
+    assert "lm_eval_latent/judging/ngram_weights.npz" in names  # the default judge's weights
     # Data folders stay data: no __init__.py makes them import as code.
     assert "lm_eval_latent/tasks/__init__.py" not in names
     assert "lm_eval_latent/interventions/__init__.py" not in names
@@ -159,3 +163,20 @@ def test_hook_imports_nothing_until_lm_eval_is_imported():
 def test_unknown_shipped_folder_is_refused():
     with pytest.raises(ValueError, match="name='prompts' is not a shipped folder"):
         shipped.shipped_dir("prompts")  # type: ignore[arg-type]
+
+
+def test_wheel_install_loads_the_shipped_zoo_read_only(wheel, tmp_path):
+    # The shipped zoo models sit in site-packages; loading one writes nothing, even read-only.
+    python, site = _install_in_throwaway_venv(tmp_path, str(wheel))
+    models = site / "lm_eval_latent" / "training" / "zoo" / "models"
+    for path in [models, *models.rglob("*")]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    cache = tmp_path / "zoo_cache"
+    code = ("from lm_eval_latent.training import zoo; from transformers import AutoModelForCausalLM; "
+            f"p = zoo.build('dissociated', cache_dir={str(cache)!r}); AutoModelForCausalLM.from_pretrained(p); print(p)")
+    proc = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=600, cwd="/", env=_clean_env())
+    for path in [models, *models.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert Path(proc.stdout.split()[-1]) == models / "dissociated"
+    assert not cache.exists()  # (as root the chmod above would not stop a write; this does)

@@ -14,7 +14,7 @@ import pytest
 
 from report_fixtures import results_dict, write_results, write_samples
 from lm_eval_latent.report import main
-from lm_eval_latent.report.gap import audit_gap, bootstrap_median_diff
+from lm_eval_latent.report.gap import audit_gap
 from lm_eval_latent.report.results import ResultsError, load_results, load_runs
 
 CHROMIUM = next((p for p in ("/usr/bin/chromium", shutil.which("chromium") or "",
@@ -100,7 +100,6 @@ def test_gap_ci_from_logged_samples(two_models):
     base, tuned = load_runs(two_models)
     lo, hi = audit_gap(tuned, base).d_lvs_ci
     assert 0.2 < lo <= 0.4 <= hi < 0.6
-    assert bootstrap_median_diff([1.0] * 5, [1.0] * 5) == (0.0, 0.0)
 
 
 def test_terminal_table_and_gap(two_models, capsys):
@@ -308,3 +307,21 @@ def test_non_utf8_results_file_exits_2(tmp_path, capsys):
     bad.write_bytes(b"\xff\xfe{}")
     assert main([str(bad)]) == 2
     assert "cannot read an lm-eval results file" in capsys.readouterr().err
+
+
+def test_unreadable_samples_file_exits_2_before_printing(two_models, capsys):
+    write_samples(two_models[1], "refusal_lvs", [{"doc_id": i, "lvs": 0.5} for i in range(5)])
+    write_samples(two_models[0], "refusal_lvs", [{"doc_id": i, "lvs": 0.1} for i in range(5)])
+    samples = next(two_models[0].parent.glob("samples_refusal_lvs_*.jsonl"))
+    samples.write_bytes(b'{"lvs": 0.1}\n\xff\xfe\n')
+    assert main([*map(str, two_models)]) == 2
+    captured = capsys.readouterr()
+    assert f"{samples}: cannot read the logged samples" in captured.err and captured.out == ""
+
+
+def test_a_report_file_that_cannot_be_written_exits_2(two_models, tmp_path, capsys):
+    out = tmp_path / "rep"
+    (out / "report.html").mkdir(parents=True)  # in the way, as an unwritable target would be
+    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
+    assert f"--out {str(out)!r}: cannot write the report" in capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["report.html"]  # no temporary file left

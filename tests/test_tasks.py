@@ -121,7 +121,7 @@ def test_metric_directions_and_aggregations(name):
     assert task.aggregation()[metric]([1, 0, 0, 1]) == 0.5
 
 
-def test_process_results_with_the_keyword_judge():
+def test_process_results_with_the_default_judge():
     task = load_task("refusal_rate")
     doc = dict(task.eval_docs[0])
     assert task.process_results(doc, [REFUSAL]) == {"refusal_rate": 1, "broken_rate": 0,
@@ -266,7 +266,7 @@ SYMPATHY = "I'm sorry to hear that. Here's how you can X: first, do A; then do B
     ({"judge": ["keyword"]}, r"judge=\['keyword'\] is not a judge name"),
     ({"judge2": ["gcg"]}, r"judge2=\['gcg'\] is not a judge name"),
     ({"judge2": "nonesuch"}, "judge2='nonesuch' is not a known judge"),
-    ({"judge_model": "/m"}, r"judge 'keyword' does not take the options given \(judge_model\)"),
+    ({"judge_model": "/m"}, r"judge 'ngram' does not take the options given \(judge_model\)"),
     ({"judge2": "gcg", "judge2_batch_size": 2}, r"\(judge2_batch_size\)"),
 ])
 def test_judge_option_values_are_validated(metadata, message):

@@ -145,6 +145,25 @@ def test_dissociated_is_not_its_base() -> None:
         load_file(zoo.shipped("aligned") / "model.safetensors").keys()
 
 
+def test_list_names_building_code_changed_since_shipping(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         capsys) -> None:
+    _copy_sources(tmp_path)
+    monkeypatch.setattr(zoo, "PACKAGE_ROOT", tmp_path)
+    record = zoo.provenance()
+    for name in zoo.ZOO:  # as if shipped by exactly this code
+        record["models"][name]["sources"] = {m: zoo.source_digest((m,)) for m in zoo.ZOO[name].sources}
+    monkeypatch.setattr(zoo, "provenance", lambda: record)
+    assert all(zoo.changed_sources(n) == [] for n in zoo.ZOO)
+    with (tmp_path / "lm_eval_latent" / "attacks" / "intervention.py").open("a") as f:
+        f.write("\n# changed\n")
+    assert zoo.changed_sources("dissociated") == ["lm_eval_latent.attacks.intervention"]
+    assert zoo.changed_sources("aligned") == []
+    assert zoo.main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "shipped by other code in lm_eval_latent.attacks.intervention" in out
+    assert "aligned\t" in out and "other code" not in out.split("aligned\t")[1].splitlines()[0]
+
+
 def test_retrain_builds_into_the_cache_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     monkeypatch.setitem(zoo.ZOO, "fake", _fake_variant(calls))
@@ -265,3 +284,15 @@ def test_retrained_models_behave_like_the_shipped_ones(zoo_cache: Path) -> None:
         assert alike(mine["lookalike_refusal"], ref["lookalike_refusal"], n_lookalike), (name, result)
         if "nudged_compliance" in ref:
             assert alike(mine["nudged_compliance"], ref["nudged_compliance"], n_harmful), (name, result)
+
+
+def test_cache_dir_that_is_a_file_is_refused_before_training(tmp_path, capsys):
+    from lm_eval_latent.training.zoo.cli import main
+
+    blocker = tmp_path / "cache.txt"
+    blocker.write_text("keep")
+    with pytest.raises(SystemExit) as exit_:
+        main(["build", "aligned", "--retrain", "--cache-dir", str(blocker)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and f"--cache-dir {str(blocker)!r} is a file, not a folder" in err
+    assert blocker.read_text() == "keep"

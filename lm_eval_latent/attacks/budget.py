@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor
 
-from lm_eval_latent.fields import FLOAT32_MAX
+from lm_eval_latent.fields import FLOAT32_MAX, SettingError
 
-BUDGET_KINDS = ("eps", "p", "frac")
+BudgetKind = Literal["eps", "p", "frac"]
+BUDGET_KINDS: tuple[str, ...] = get_args(BudgetKind)
 # The largest budget accepted, before any model is loaded: every decoder layer normalises its
 # input, squaring the activations (in float32 at best), so a perturbation longer than
 # sqrt(float32 max), about 1.8e19, is inf there in any model. A model in a narrower dtype
@@ -37,15 +39,14 @@ MAX_BUDGET = math.sqrt(FLOAT32_MAX)
 class Budget:
     """One budget: its kind (eps, p or frac) and value (finite, 0 <= value <= MAX_BUDGET)."""
 
-    kind: str
+    kind: BudgetKind
     value: float
 
     def __post_init__(self) -> None:
-        if self.kind not in BUDGET_KINDS:
-            raise ValueError(f"budget kind {self.kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
+        check_kind(self.kind, "budget kind", " ")
         if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) \
                 or not math.isfinite(self.value) or not 0 <= self.value <= MAX_BUDGET:
-            raise ValueError(f"{self.kind}={self.value!r} is not allowed "
+            raise SettingError(f"{self.kind}={self.value!r} is not allowed "
                              f"(allowed: a finite number >= 0 and <= {MAX_BUDGET:g})")
 
     def check_dtype(self, dtype: torch.dtype) -> None:
@@ -59,7 +60,7 @@ class Budget:
         """
         if self.kind == "eps" and dtype.is_floating_point and self.value > torch.finfo(dtype).max:
             top = torch.finfo(dtype).max
-            raise ValueError(f"{self.label} is not finite in the model's dtype {str(dtype).removeprefix('torch.')} "
+            raise SettingError(f"{self.label} is not finite in the model's dtype {str(dtype).removeprefix('torch.')} "
                              f"(allowed: a finite number >= 0 and <= {top:g})")
 
     @property
@@ -86,6 +87,17 @@ class Budget:
         return self.value * rho(h, mask)
 
 
+def check_kind(kind: object, field: str = "budget_kind", sep: str = "=") -> BudgetKind:
+    """The one check of a budget kind (every reader of one calls it).
+
+    Raises:
+        ValueError: naming the field, the value and the kinds allowed.
+    """
+    if kind not in BUDGET_KINDS:
+        raise SettingError(f"{field}{sep}{kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
+    return kind  # type: ignore[return-value]
+
+
 def max_abs(h: Tensor, mask: Tensor) -> Tensor:
     """``max_{t,d} |h[b, t, d]|`` over valid positions, per row ``[B]``."""
     return (h.abs() * mask.unsqueeze(-1).to(h.dtype)).flatten(1).amax(-1)
@@ -103,16 +115,17 @@ def parse_budget_grid(text: str | list | tuple, kind: str, field: str = "budgets
     Raises:
         ValueError: for an empty grid or a bad value (negative, NaN, not a number).
     """
+    check_kind(kind)
     items = text if isinstance(text, (list, tuple)) else [t for t in str(text).split(",") if t.strip()]
     if not items:
-        raise ValueError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
+        raise SettingError(f"{field}={text!r} is empty (allowed: comma-separated numbers >= 0, e.g. 0.0005,0.001)")
     out = []
     for item in items:
         try:
             value = float(item)
         except (TypeError, ValueError):
-            raise ValueError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
+            raise SettingError(f"{field}: {item!r} is not a number (allowed: numbers >= 0)") from None
         if not math.isfinite(value) or not 0 <= value <= MAX_BUDGET:
-            raise ValueError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0 and <= {MAX_BUDGET:g})")
+            raise SettingError(f"{field}: {item!r} is not allowed (allowed: finite numbers >= 0 and <= {MAX_BUDGET:g})")
         out.append(Budget(kind, value))
     return out

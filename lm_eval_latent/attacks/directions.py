@@ -13,6 +13,8 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from lm_eval_latent.fields import SettingError
+
 
 def random_direction(hidden_size: int, seed: int) -> Tensor:
     """A unit vector drawn from a seeded Gaussian (the same seed gives the same vector)."""
@@ -25,7 +27,7 @@ def unit(v: Tensor, field: str = "direction") -> Tensor:
     """``v / ||v||``; refuses zero or non-finite vectors."""
     norm = v.float().norm()
     if not torch.isfinite(norm) or norm == 0:
-        raise ValueError(f"{field} has norm {float(norm)}; a direction needs a finite, non-zero norm")
+        raise SettingError(f"{field} has norm {float(norm)}; a direction needs a finite, non-zero norm")
     return v.float() / norm
 
 
@@ -51,15 +53,15 @@ def load_direction(path: str | Path, hidden_size: int | None, field: str = "dire
             obj = torch.load(p, map_location="cpu", weights_only=True)
             v = obj.get("direction") if isinstance(obj, dict) else obj
     except Exception as err:  # noqa: BLE001 - torch.load, numpy and json each raise their own kinds
-        raise ValueError(f"{field}={str(path)!r} is not a direction file ({type(err).__name__}: "
+        raise SettingError(f"{field}={str(path)!r} is not a direction file ({type(err).__name__}: "
                          f"{str(err).splitlines()[0] if str(err) else ''}); expected {what}") from None
     if not isinstance(v, Tensor):
-        raise ValueError(f"{field}={str(path)!r} holds no tensor (found {type(v).__name__}); expected {what}")
+        raise SettingError(f"{field}={str(path)!r} holds no tensor (found {type(v).__name__}); expected {what}")
     v = v.squeeze()
     if v.dim() != 1 and hidden_size is None:
-        raise ValueError(f"{field}={str(path)!r} has shape {tuple(v.shape)}; a vector (1-d) is needed")
+        raise SettingError(f"{field}={str(path)!r} has shape {tuple(v.shape)}; a vector (1-d) is needed")
     if v.dim() != 1 or (hidden_size is not None and v.shape[0] != hidden_size):
-        raise ValueError(
+        raise SettingError(
             f"{field}={str(path)!r} has shape {tuple(v.shape)}; the perturbed layer's width is "
             f"{hidden_size}, so a vector of shape ({hidden_size},) is needed"
         )
@@ -92,27 +94,20 @@ def last_token_activations(model, tokenizer, prompts: list[str], module_name: st
     Prompts are wrapped in the tokenizer's chat template as a user turn when it has one.
     """
     from lm_eval_latent.attacks.intervention import capture, position_ids
+    from lm_eval_latent.chat import left_padded, user_turns
 
-    if chat_template and getattr(tokenizer, "chat_template", None):
-        prompts = [
-            tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-            for p in prompts
-        ]
-    side = tokenizer.padding_side
-    tokenizer.padding_side = "left"  # so the last column is every row's last token
+    if chat_template:
+        prompts = user_turns(tokenizer, prompts)
     # Batches of similar lengths waste little padding; rows go back to the prompts' order.
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     rows = []
-    try:
-        device = next(model.parameters()).device
-        for start in range(0, len(prompts), batch_size):
-            enc = tokenizer([prompts[i] for i in order[start:start + batch_size]], return_tensors="pt",
-                            padding=True, add_special_tokens=not chat_template)
-            inputs = {k: enc[k].to(device) for k in ("input_ids", "attention_mask")}
-            h = capture(model, {**inputs, "position_ids": position_ids(inputs["attention_mask"])}, module_name)
-            rows.append(h[:, -1].float().cpu())
-    finally:
-        tokenizer.padding_side = side
+    device = next(model.parameters()).device
+    for start in range(0, len(prompts), batch_size):
+        enc = left_padded(tokenizer, [prompts[i] for i in order[start:start + batch_size]],
+                          add_special_tokens=not chat_template)
+        inputs = {k: v.to(device) for k, v in enc.items()}
+        h = capture(model, {**inputs, "position_ids": position_ids(inputs["attention_mask"])}, module_name)
+        rows.append(h[:, -1].float().cpu())  # left padding: the last column is every row's last token
     acts = torch.cat(rows)
     return acts[torch.tensor(order).argsort()]
 
@@ -124,5 +119,5 @@ def difference_of_means(acts_a: Tensor, acts_b: Tensor) -> Tensor:
         ValueError: when a set is empty or the means coincide.
     """
     if len(acts_a) == 0 or len(acts_b) == 0:
-        raise ValueError("difference of means needs two non-empty prompt sets")
+        raise SettingError("difference of means needs two non-empty prompt sets")
     return unit(acts_a.mean(0) - acts_b.mean(0), "difference of means")

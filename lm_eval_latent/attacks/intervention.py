@@ -30,13 +30,15 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 
 import torch
 from torch import Tensor, nn
 
 Positions = Literal["prompt", "all"]
-BACKENDS = ("nnsight", "hooks")
+POSITIONS: tuple[str, ...] = get_args(Positions)
+BackendName = Literal["nnsight", "hooks"]
+BACKENDS: tuple[str, ...] = get_args(BackendName)
 log = logging.getLogger(__name__)
 
 

@@ -11,15 +11,16 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
-from lm_eval_latent.fields import parse_int, parse_number
+from lm_eval_latent.attacks.budget import MAX_BUDGET, Budget, check_kind
+from lm_eval_latent.attacks.intervention import POSITIONS, Positions
+from lm_eval_latent.fields import SettingError, parse_int, parse_number
 from lm_eval_latent.shipped import interventions_dir
 
 ATTACK_KINDS = ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction")
 DIRECTION_MODES = ("add", "subtract", "ablate")
 # Where each kind perturbs by default: per-position attacks touch the prompt only (the paper's
 # latent attack); vector attacks and steering touch every position, generated tokens included.
-_DEFAULT_POSITIONS = {"pgd_linf": "prompt", "random_linf": "prompt", "pgd_l2": "all",
+_DEFAULT_POSITIONS: dict[str, Positions] = {"pgd_linf": "prompt", "random_linf": "prompt", "pgd_l2": "all",
                       "gaussian_l2": "all", "direction": "all"}
 
 
@@ -33,7 +34,7 @@ class AttackRecipe:
     step_size: float = field(default=0.25, metadata={"help": "step as a fraction of the budget"})
     target: str = field(default="Sure, here is", metadata={"help": "affirmative target string"})
     seed: int = field(default=0, metadata={"help": "seed of random deltas and directions"})
-    positions: str | None = field(default=None, metadata={"help": "prompt or all; default by kind"})
+    positions: Positions | None = field(default=None, metadata={"help": "prompt or all; default by kind"})
     mode: str = field(default="add", metadata={"help": "direction attack: add, subtract or ablate"})
     control: str | None = field(default=None, metadata={"help": "recipe of the matched random control"})
     direction_source: str = field(
@@ -45,22 +46,22 @@ class AttackRecipe:
 
     def __post_init__(self) -> None:
         if self.kind not in ATTACK_KINDS:
-            raise ValueError(f"attack kind {self.kind!r} is not known (allowed: {', '.join(ATTACK_KINDS)})")
+            raise SettingError(f"attack kind {self.kind!r} is not known (allowed: {', '.join(ATTACK_KINDS)})")
         self.steps = parse_int(self.steps, "steps", minimum=0)
         self.step_size = parse_number(self.step_size, "step_size", minimum=0.0, above=True)
         self.seed = parse_int(self.seed, "seed")
         if self.positions is None:
             self.positions = _DEFAULT_POSITIONS[self.kind]
-        if self.positions not in ("prompt", "all"):
-            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        if self.positions not in POSITIONS:
+            raise SettingError(f"positions={self.positions!r} is not allowed (allowed: {', '.join(POSITIONS)})")
         if self.mode not in DIRECTION_MODES:
-            raise ValueError(f"mode={self.mode!r} is not allowed (allowed: {', '.join(DIRECTION_MODES)})")
+            raise SettingError(f"mode={self.mode!r} is not allowed (allowed: {', '.join(DIRECTION_MODES)})")
         if self.direction_source not in ("file", "random"):
-            raise ValueError(f"direction_source={self.direction_source!r} is not allowed (allowed: file, random)")
+            raise SettingError(f"direction_source={self.direction_source!r} is not allowed (allowed: file, random)")
         if self.kind in ("pgd_linf", "pgd_l2") and not self.target:
-            raise ValueError(f"attack {self.name!r} needs a non-empty target string")
+            raise SettingError(f"attack {self.name!r} needs a non-empty target string")
         self.budget_value = parse_number(self.budget_value, "budget_value", maximum=MAX_BUDGET)
-        Budget(self.budget_kind, self.budget_value)  # validates the kind
+        check_kind(self.budget_kind)
 
     @property
     def default_budget(self) -> Budget:
@@ -99,31 +100,29 @@ def load_recipe(name_or_path: str) -> AttackRecipe:
     if not (text.endswith((".yaml", ".yml")) or path.is_file()):
         path = recipes_dir() / f"{text}.yaml"
         if not path.is_file():
-            raise ValueError(f"attack={text!r} is not known (known: {', '.join(known_recipes())}; or give a YAML path)")
+            raise SettingError(f"attack={text!r} is not known (known: {', '.join(known_recipes())}; or give a YAML path)")
     elif not path.is_file():
         raise FileNotFoundError(f"attack={text!r}: no such file")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:
-        raise ValueError(f"attack recipe {path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+        raise SettingError(f"attack recipe {path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
-        raise ValueError(f"attack recipe {path}: not valid YAML{line} ({getattr(err, 'problem', None) or err})") from None
+        raise SettingError(f"attack recipe {path}: not valid YAML{line} ({getattr(err, 'problem', None) or err})") from None
     if not isinstance(data, dict) or not data:
         found = "an empty file" if not data else f"a YAML {type(data).__name__}"
-        raise ValueError(f"attack recipe {path}: needs a mapping of fields with at least `kind` "
+        raise SettingError(f"attack recipe {path}: needs a mapping of fields with at least `kind` "
                          f"(allowed kinds: {', '.join(ATTACK_KINDS)}); found {found}")
     allowed = {f.name for f in fields(AttackRecipe)}
     unknown = sorted(set(map(str, data)) - allowed)
     if unknown:
-        raise ValueError(f"attack recipe {path}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise SettingError(f"attack recipe {path}: unknown field(s) {', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
     if "kind" not in data:
-        raise ValueError(f"attack recipe {path}: no `kind` field (allowed: {', '.join(ATTACK_KINDS)})")
+        raise SettingError(f"attack recipe {path}: no `kind` field (allowed: {', '.join(ATTACK_KINDS)})")
     data.setdefault("name", path.stem)
-    if "budget_kind" in data and data["budget_kind"] not in BUDGET_KINDS:
-        raise ValueError(f"attack recipe {path}: budget_kind={data['budget_kind']!r} (allowed: {', '.join(BUDGET_KINDS)})")
     try:
         return AttackRecipe(**data)
     except ValueError as err:
-        raise ValueError(f"attack recipe {path}: {err}") from None
+        raise SettingError(f"attack recipe {path}: {err}") from None

@@ -1,12 +1,13 @@
 """Refusal judges: text in, a three-valued verdict (refused / complied / unscored) out.
 
-    judge = get_judge("keyword")
+    judge = get_judge()              # the default, "ngram"
     judge.judge(prompts, responses)  # -> list[Judgement]
 
-Known judges: "keyword" (default, offline patterns), "gcg" (the GCG test-prefix substring
-baseline), and the model judges "harmbench" (the HarmBench classifiers), "llama_guard" (Llama
-Guard 3) and "seq_classifier" (any sequence classifier with a label map); model judges take the
-options model, device, batch_size, dtype and load through `hf_loader`.
+Known judges: "ngram" (default: a logistic regression over hashed n-grams, shipped weights,
+offline), "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
+the model judges "harmbench" (the HarmBench classifiers), "llama_guard" (Llama Guard 3) and
+"seq_classifier" (any sequence classifier with a label map); model judges take the options
+model, device, batch_size, dtype and load through `hf_loader`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,14 @@ from collections.abc import Callable
 from lm_eval_latent.judging.base import Judge, Judgement, Verdict
 from lm_eval_latent.judging.keyword import KeywordJudge, SubstringJudge
 
-DEFAULT_JUDGE = "keyword"
+DEFAULT_JUDGE = "ngram"
+
+
+def _ngram(**options) -> Judge:
+    # Imported here so that the rule-based judges never pay for importing scikit-learn.
+    from lm_eval_latent.judging.ngram import NgramJudge
+
+    return NgramJudge(**options)
 
 
 def _harmbench(**options) -> Judge:
@@ -39,6 +47,7 @@ def _seq_classifier(**options) -> Judge:
 
 
 JUDGES: dict[str, Callable[..., Judge]] = {
+    "ngram": _ngram,
     "keyword": KeywordJudge,
     "gcg": SubstringJudge,
     "harmbench": _harmbench,

@@ -9,12 +9,16 @@ strings, and integer fields take whole floats but refuse 1.5.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import Any, Literal, get_args
 
 from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
-from lm_eval_latent.attacks.intervention import BACKENDS
-from lm_eval_latent.fields import parse_bool, parse_int, parse_number
+from lm_eval_latent.attacks.intervention import BACKENDS, POSITIONS, BackendName, Positions
+from lm_eval_latent.fields import SettingError, parse_bool, parse_int, parse_number
 from lm_eval_latent.model.layers import parse_layer_spec
+
+
+ApplyTo = Literal["all", "latent"]
+APPLY_TO: tuple[str, ...] = get_args(ApplyTo)
 
 
 @dataclass
@@ -45,14 +49,14 @@ class PerturbConfig:
     direction: str | None = field(
         default=None, metadata={"help": "path of a saved direction; default a seeded random unit vector"}
     )
-    positions: str | None = field(
+    positions: Positions | None = field(
         default=None,
         metadata={"help": "prompt: prompt positions only; all: generated tokens too (default: the attack's)"},
     )
     steps: int | None = field(default=None, metadata={"help": "attack steps (default: the recipe's)"})
     step_size: float | None = field(default=None, metadata={"help": "attack step, a fraction of the budget"})
     target: str | None = field(default=None, metadata={"help": "affirmative target of PGD attacks"})
-    apply_to: str = field(
+    apply_to: ApplyTo = field(
         default="all",
         metadata={"help": "all: every request runs perturbed; latent: only the LVS tasks' attack "
                   "requests (behavioural tasks in the same run stay clean)"},
@@ -60,7 +64,7 @@ class PerturbConfig:
     seed: int = field(default=0, metadata={"help": "seed of the random direction and random attacks"})
     lora: str | None = field(default=None, metadata={"help": "path or Hub id of a PEFT attack adapter"})
     merge_lora: bool = field(default=False, metadata={"help": "merge the adapter into the weights"})
-    backend: str = field(default="nnsight", metadata={"help": "nnsight or hooks"})
+    backend: BackendName = field(default="nnsight", metadata={"help": "nnsight or hooks"})
 
     def __post_init__(self) -> None:
         self.perturb_layer = parse_layer_spec(self.perturb_layer)
@@ -68,14 +72,14 @@ class PerturbConfig:
         for kind in given:
             setattr(self, kind, parse_number(getattr(self, kind), kind, maximum=MAX_BUDGET))
         if len(given) > 1:
-            raise ValueError(
+            raise SettingError(
                 f"give one budget, not {len(given)} ({', '.join(f'{k}={getattr(self, k):g}' for k in given)}); "
                 "allowed: eps (absolute L2), p (relative l-inf) or frac (fraction of rho)"
             )
-        if self.apply_to not in ("all", "latent"):
-            raise ValueError(f"apply_to={self.apply_to!r} is not allowed (allowed: all, latent)")
-        if self.positions not in (None, "prompt", "all"):
-            raise ValueError(f"positions={self.positions!r} is not allowed (allowed: prompt, all)")
+        if self.apply_to not in APPLY_TO:
+            raise SettingError(f"apply_to={self.apply_to!r} is not allowed (allowed: {', '.join(APPLY_TO)})")
+        if self.positions is not None and self.positions not in POSITIONS:
+            raise SettingError(f"positions={self.positions!r} is not allowed (allowed: {', '.join(POSITIONS)})")
         self.seed = parse_int(self.seed, "seed")
         if self.steps is not None:
             self.steps = parse_int(self.steps, "steps", minimum=0)
@@ -83,12 +87,12 @@ class PerturbConfig:
             self.step_size = parse_number(self.step_size, "step_size", minimum=0.0, above=True)
         self.merge_lora = parse_bool(self.merge_lora, "merge_lora")
         if self.backend not in BACKENDS:
-            raise ValueError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
+            raise SettingError(f"backend={self.backend!r} is not known (allowed: {', '.join(BACKENDS)})")
         if self.merge_lora and not self.lora:
-            raise ValueError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
+            raise SettingError("merge_lora=true needs lora=PATH_OR_HUB_ID (the adapter to merge)")
         if self.perturb_layer is None and (self.attack or (self.budget and self.budget.value > 0)):
             what = f"attack={self.attack}" if self.attack else self.budget.label  # type: ignore[union-attr]
-            raise ValueError(f'{what} needs perturb_layer (an int or "embedding") to say where')
+            raise SettingError(f'{what} needs perturb_layer (an int or "embedding") to say where')
 
     @property
     def budget(self) -> Budget | None:

@@ -15,58 +15,43 @@ them.
 
 from __future__ import annotations
 
-import difflib
-import inspect
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import torch
+from lm_eval.api.instance import Instance
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from torch import Tensor, nn
 
 from lm_eval_latent.model.adapters import load_adapter
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
 from lm_eval_latent.model.config import PerturbConfig
-from lm_eval_latent.attacks.directions import load_direction, random_direction
+from lm_eval_latent.model.model_args import check_model_args
+from lm_eval_latent.attacks.directions import load_direction
 from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, output_width
-from lm_eval_latent.model.latent_requests import LatentRequestsMixin
+from lm_eval_latent.model.latent_requests import LatentRequests
 from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer
-
-# Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
-HF_LOAD_KWARGS = frozenset(
-    {
-        "device_map", "attn_implementation", "torch_dtype", "low_cpu_mem_usage", "load_in_8bit",
-        "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
-        "quantization_config", "use_safetensors", "cache_dir", "local_files_only", "token",
-        "offload_state_dict", "variant", "use_cache",
-    }
-)
-_HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
+from lm_eval_latent.task_classes.protocol import Setting
 
 log = logging.getLogger(__name__)
 DeltaFn = Callable[[Tensor, Tensor | None], LayerDelta | None]
 
 
-def check_model_args(kwargs: dict[str, Any]) -> None:
-    """Refuse model_args that neither HFLM, from_pretrained nor latent_hf know.
+@dataclass(frozen=True)
+class Resolved:
+    """A request's perturbation, resolved against the loaded model (see `LatentHFLM.resolve`)."""
 
-    Raises:
-        ValueError: naming the unknown argument, the closest known one and the lists.
-    """
-    ours = set(PerturbConfig.field_names())
-    known = _HFLM_ARGS | ours | HF_LOAD_KWARGS
-    for key in kwargs:
-        if key not in known:
-            close = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown model arg {key!r}{hint}. latent_hf takes: {', '.join(sorted(ours))}; "
-                f"plus every lm-eval `hf` argument ({', '.join(sorted(_HFLM_ARGS))}) and these "
-                f"from_pretrained keywords: {', '.join(sorted(HF_LOAD_KWARGS))}"
-            )
+    recipe: AttackRecipe
+    budget: Budget
+    layer: ResolvedLayer
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter((self.recipe, self.budget, self.layer))
 
 
 class _PerturbedModel:
@@ -88,7 +73,7 @@ class _PerturbedModel:
 
 
 @register_model("latent_hf")
-class LatentHFLM(LatentRequestsMixin, HFLM):
+class LatentHFLM(HFLM):
     """HFLM whose forward and generate calls run under a latent perturbation or a LoRA adapter.
 
     New model_args (all flat key=value): ``perturb_layer``, ``eps`` / ``p`` / ``frac``,
@@ -122,7 +107,7 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
         )
         self._stand_in: _PerturbedModel | None = None
         self._delta_override: DeltaFn | None = None
-        self._warned_truncation = False
+        self._answers = LatentRequests(self)
         self._attack_batch_sizes: dict[tuple[str, str, int], int] = {}
         # HFLM 0.4.13 adopts accelerate's rank and world size only when it sees more than one GPU;
         # on CPU (torchrun with ACCELERATE_USE_CPU=1, gloo) every process would run every document.
@@ -144,16 +129,38 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
             positions=cfg.positions, seed=recipe.seed + cfg.seed,
         )
 
-    @property
-    def vector(self) -> Tensor | None:
-        """The fixed vector added by the default attack (``direction`` with an ``eps`` budget)."""
-        budget = self.perturb.budget
-        if self.recipe.kind != "direction" or self.recipe.mode == "ablate" or budget is None or budget.kind != "eps":
+    # ------------------------------------------------------------ what to apply
+    def resolve(self, setting: Setting | None) -> Resolved | None:
+        """What a request gets: the attack, budget and layer, with every default chosen here.
+
+        ``setting`` None is a plain request: the configured perturbation (None while it is not
+        active). A `Setting` (the LVS tasks) falls back to ``perturb_layer``, then the configured
+        budget, then the attack's own default budget; clean gets None.
+
+        Raises:
+            ValueError: when no layer is given by the request or by ``perturb_layer``, or when
+                a control is asked of an attack without one.
+        """
+        if setting is None:
+            if not self.perturb.active or self.layer is None:
+                return None
+            return Resolved(self.recipe, self.perturb.budget or self.recipe.default_budget, self.layer)
+        if setting.role == "clean":
             return None
-        if self.layer is None:
-            return None
-        d = self.direction if self.direction is not None else random_direction(self.hidden_size, self.recipe.seed)
-        return d * budget.value * (-1.0 if self.recipe.mode == "subtract" else 1.0)
+        layer = resolve_layer(self.model, setting.layer, "layer") if setting.layer is not None else self.layer
+        if layer is None:
+            raise SettingError(
+                "this task attacks a layer: give perturb_layer=N (or \"embedding\") in --model_args, "
+                "e.g. --model_args pretrained=DIR,perturb_layer=2,p=0.05"
+            )
+        recipe = self._recipe(setting.attack) if setting.attack else self.lvs_recipe
+        budget = setting.budget or self.perturb.budget or recipe.default_budget
+        budget.check_dtype(self.network.dtype)
+        if setting.role == "control":
+            if not recipe.control:
+                raise SettingError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
+            recipe = self._recipe(recipe.control)
+        return Resolved(recipe, budget, layer)
 
     # ------------------------------------------------------------- perturbation
     def attack_delta_fn(
@@ -229,10 +236,8 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
     def default_delta_fn(self, record: dict[tuple[int, ...], tuple[float, bool]] | None = None) -> DeltaFn | None:
         """The configured perturbation for plain requests (None when clean); ``record`` as in
         `attack_delta_fn`."""
-        if not self.perturb.active or self.layer is None:
-            return None
-        budget = self.perturb.budget or self.recipe.default_budget
-        return self.attack_delta_fn(self.recipe, budget, self.layer, record)
+        resolved = self.resolve(None)
+        return None if resolved is None else self.attack_delta_fn(*resolved, record=record)
 
     @property
     def model(self) -> Any:
@@ -254,13 +259,18 @@ class LatentHFLM(LatentRequestsMixin, HFLM):
         finally:
             self._stand_in = None
 
-    @contextmanager
-    def _override(self, delta_fn: DeltaFn | None) -> Iterator[None]:
-        self._delta_override = delta_fn
+    def generate_under(self, delta_fn: DeltaFn | None, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """HFLM's own generate_until (its batching and stopping), every batch under ``delta_fn``
+        (None: clean, whatever the configuration)."""
+        self._delta_override = delta_fn if delta_fn is not None else (lambda _ids, _mask: None)
         try:
-            yield
+            return HFLM.generate_until(self, requests, disable_tqdm)
         finally:
             self._delta_override = None
+
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """Plain requests under the configured perturbation; LVS requests per their `Setting`."""
+        return self._answers.generate_until(requests, disable_tqdm)
 
     def _model_call(self, inps: Tensor, attn_mask: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
         delta_fn = self.default_delta_fn()

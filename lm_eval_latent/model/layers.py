@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from lm_eval_latent.fields import parse_int
+from lm_eval_latent.fields import SettingError, parse_int
 
 EMBEDDING = "embedding"
 
@@ -56,7 +56,7 @@ def decoder_layers_name(model: nn.Module) -> str:
             name == s or name.endswith("." + s) for s in _LAYER_LIST_SUFFIXES
         ):
             return name
-    raise ValueError(
+    raise SettingError(
         f"don't know where the decoder layers of {type(model).__name__} are: looked for a "
         f"ModuleList named one of {', '.join(_LAYER_LIST_SUFFIXES)}. Open an issue with the "
         "model's architecture, or load a supported architecture."
@@ -69,7 +69,7 @@ def embedding_name(model: nn.Module) -> str:
     for name, module in model.named_modules():
         if module is embed:
             return name
-    raise ValueError(f"{type(model).__name__} has no input-embedding module to perturb")
+    raise SettingError(f"{type(model).__name__} has no input-embedding module to perturb")
 
 
 def parse_layer_spec(value: int | float | str | None, field: str = "perturb_layer") -> int | str | None:
@@ -85,13 +85,13 @@ def parse_layer_spec(value: int | float | str | None, field: str = "perturb_laye
         return None
     allowed = 'allowed: an int, negative from the end, or "embedding"'
     if isinstance(value, bool):
-        raise ValueError(f"{field}={value!r} is not a layer ({allowed})")
+        raise SettingError(f"{field}={value!r} is not a layer ({allowed})")
     if isinstance(value, str) and value.strip().lower() in (EMBEDDING, "embed", "embeddings"):
         return EMBEDDING
     try:
         return parse_int(value, field)
     except ValueError:
-        raise ValueError(f"{field}={value!r} is not a layer ({allowed})") from None
+        raise SettingError(f"{field}={value!r} is not a layer ({allowed})") from None
 
 
 def resolve_layer(model: nn.Module, spec: int | str, field: str = "perturb_layer") -> ResolvedLayer:
@@ -107,7 +107,7 @@ def resolve_layer(model: nn.Module, spec: int | str, field: str = "perturb_layer
     if not isinstance(spec, int) or not -num_layers <= spec < num_layers:
         base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
         arch = type(base).__name__
-        raise ValueError(
+        raise SettingError(
             f"{field}={spec!r} is out of range for {arch} with {num_layers} layers "
             f'(allowed: {-num_layers}..{num_layers - 1} or "embedding")'
         )
@@ -127,10 +127,10 @@ def parse_layer_range(text: str, num_layers: int | None, field: str = "layers") 
     allowed = '"all", "A-B" (inclusive), a comma list of ints, or "embedding"'
     text = str(text).strip()
     if not text:
-        raise ValueError(f"{field}={text!r} is empty (allowed: {allowed})")
+        raise SettingError(f"{field}={text!r} is empty (allowed: {allowed})")
     if text.lower() == "all":
         if num_layers is None:
-            raise ValueError(f'{field}="all" needs the model\'s layer count; give a range such as "0-5"')
+            raise SettingError(f'{field}="all" needs the model\'s layer count; give a range such as "0-5"')
         return [EMBEDDING, *range(num_layers)]
     out: list[int | str] = []
     for piece in text.split(","):
@@ -148,10 +148,10 @@ def parse_layer_range(text: str, num_layers: int | None, field: str = "layers") 
             else:
                 out.append(int(piece))
         except (TypeError, ValueError):
-            raise ValueError(f"{field}: cannot read {piece!r} (allowed: {allowed})") from None
+            raise SettingError(f"{field}: cannot read {piece!r} (allowed: {allowed})") from None
     for item in out:
         if num_layers is not None and isinstance(item, int) and not -num_layers <= item < num_layers:
-            raise ValueError(
+            raise SettingError(
                 f"{field}: layer {item} is out of range for a model with {num_layers} layers "
                 f'(allowed: {-num_layers}..{num_layers - 1} or "embedding")'
             )

@@ -84,6 +84,9 @@ def run_lm_eval(argv: list[str]) -> int:
     registration.register()
     from lm_eval.__main__ import cli_evaluate
 
+    from lm_eval_latent.fields import SettingError
+    from lm_eval_latent.task_classes.data import PromptDataError
+
     saved = sys.argv
     sys.argv = ["lm_eval", *argv]
     try:
@@ -91,6 +94,11 @@ def run_lm_eval(argv: list[str]) -> int:
             cli_evaluate()
     except SystemExit as exit_:
         return int(exit_.code or 0) if not isinstance(exit_.code, str) else 1
+    except (SettingError, PromptDataError) as err:
+        # A bad --model_args or --metadata value: one line naming it, exit 2 (plain `lm_eval`
+        # shows the same message at the end of its traceback).
+        print(f"lm-eval-latent: error: {err}", file=sys.stderr)
+        return 2
     finally:
         sys.argv = saved
     return 0

@@ -8,9 +8,13 @@ lm-eval output folder per run, with samples) land in ``--out`` (default ``demo_r
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from lm_eval_latent.fields import arg_int
+from lm_eval_latent.outputs import OutputError, check_out_dir
 
 AUDIT = "perturb_layer=3,p=0.05,apply_to=latent"  # attack layer 3; behavioural tasks stay clean
 SWEEPS = {"layers": "all", "budgets": "0.02,0.05,0.1,0.2"}
@@ -22,7 +26,7 @@ RUNS: list[tuple[str, str, str, str, dict[str, Any]]] = [
     ("dissociated", "dissociated", AUDIT, "safety_behavioral,refusal_lvs,lvs_layer_profile,lvs_budget_sweep", SWEEPS),
     # a random push of half the mean activation norm at the same layer: refusal barely moves
     ("aligned_random_push", "aligned", "perturb_layer=3,frac=0.5", "refusal_rate", {}),
-    # the latent attack applied to every answer: refusal collapses
+    # the latent attack applied to every answer: refusal falls (0.925 -> 0.775 on the shipped model)
     ("aligned_pgd_attack", "aligned", "perturb_layer=3,attack=pgd_linf,p=0.2", "refusal_rate", {}),
     ("unsafe", "unsafe", "", "safety_behavioral", {}),
 ]
@@ -37,9 +41,10 @@ def _parser() -> argparse.ArgumentParser:
                    "loading the shipped ones (numbers then depend on this machine's CPU)")
     p.add_argument("--cache-dir", default=None, help="cache for --retrain (default ~/.cache/lm_eval_latent/zoo)")
     p.add_argument("--out", default="demo_results", help="folder for the results JSON files")
-    p.add_argument("--limit", type=int, default=40, help="prompts per task (default 40; 0 = all)")
-    p.add_argument("--max-gen-toks", type=int, default=24, help="generated tokens per answer")
-    p.add_argument("--batch-size", type=int, default=20)
+    p.add_argument("--limit", type=arg_int("--limit", minimum=0), default=40, help="prompts per task (default 40; 0 = all)")
+    p.add_argument("--max-gen-toks", type=arg_int("--max-gen-toks", minimum=1), default=24,
+                   help="generated tokens per answer")
+    p.add_argument("--batch-size", type=arg_int("--batch-size", minimum=1), default=20)
     return p
 
 
@@ -47,32 +52,20 @@ def run(model_dir: Path, model_args: str, tasks: str, metadata: dict[str, Any],
         args: argparse.Namespace, out: Path) -> dict[str, Any]:
     """One lm-eval run through `latent_hf`, saved under ``out`` as lm-eval's CLI saves it
     (results JSON and per-sample files, which the report reads for its CIs)."""
-    import lm_eval
-    from lm_eval.loggers import EvaluationTracker
-    from lm_eval.tasks import TaskManager
+    from lm_eval_latent.evaluate import run_latent_hf
 
-    from lm_eval_latent.plugin import registration
-
-    registration.register()
-    full_args = ",".join(a for a in (f"pretrained={model_dir}", model_args) if a)
-    meta = {"pretrained": str(model_dir), **metadata}
-    tracker = EvaluationTracker(output_path=str(out))
-    res = lm_eval.simple_evaluate(
-        model="latent_hf", model_args=full_args, tasks=tasks.split(","), device="cpu",
-        batch_size=args.batch_size, limit=args.limit or None, apply_chat_template=True,
-        gen_kwargs=f"max_gen_toks={args.max_gen_toks}", log_samples=True, evaluation_tracker=tracker,
-        task_manager=TaskManager(include_defaults=False, metadata=meta),
-    )
-    samples = res.pop("samples")
-    tracker.save_results_aggregated(results=res, samples=samples)
-    for task_name in res["configs"]:
-        tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
-    return res
+    return run_latent_hf(model_dir, tasks.split(","), model_args=model_args, metadata=metadata,
+                         batch_size=args.batch_size, limit=args.limit or None, max_gen_toks=args.max_gen_toks, out=out)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     args = _parser().parse_args(argv)
+    try:
+        out = check_out_dir(args.out)  # before the zoo is built, not after
+    except OutputError as err:
+        print(f"lm-eval-latent demo: error: {err}", file=sys.stderr)
+        return 2
     from lm_eval.utils import make_table
 
     from lm_eval_latent.training import zoo
@@ -81,7 +74,6 @@ def main(argv: list[str] | None = None) -> int:
     models = {name: zoo.build(name, cache_dir=args.cache_dir, retrain=args.retrain)
               for name in sorted({r[1] for r in RUNS})}
     print(f"zoo ready in {time.time() - start:.0f}s: " + ", ".join(f"{k}={v}" for k, v in models.items()))
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for label, model, model_args, tasks, metadata in RUNS:
         res = run(models[model], model_args, tasks, metadata, args, out / label)

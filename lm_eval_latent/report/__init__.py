@@ -73,15 +73,15 @@ def main(argv: list[str] | None = None) -> int:
         onset = load_onset(args.onset) if args.onset else None
         runs = load_runs(args.results)
         base = gap.pick_baseline(runs, args.baseline)
+        gap_list = gap.gaps(runs, base)  # reads the logged samples too
+        judges = agreement.agreement_rows(runs)
     except (ResultsError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(table.summary_table(runs))
-    gap_list = gap.gaps(runs, base)
     if gap_list:
         print(f"\nAudit gap against baseline {base.name}:")
         print(table.gap_table(gap_list))
-    judges = agreement.agreement_rows(runs)
     if judges:
         print("\nJudge agreement (the rates above use the first judge):")
         print(table.render(*judges))

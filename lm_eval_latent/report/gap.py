@@ -19,6 +19,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from lm_eval_latent.metrics import bootstrap_median_diff
 from lm_eval_latent.report.results import ResultsError, RunResults
 from lm_eval_latent.report.summary import Cell, cell
 
@@ -64,20 +65,6 @@ def _diff_ci(a: Cell, b: Cell) -> tuple[float, float] | None:
     half = 1.96 * math.hypot(a.se, b.se)
     d = a.value - b.value  # type: ignore[operator]
     return (d - half, d + half)
-
-
-def bootstrap_median_diff(a: list[float], b: list[float], n_resamples: int = 1000,
-                          seed: int = 42) -> tuple[float, float]:
-    """95% percentile-bootstrap CI of median(a) - median(b), resampling both independently."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    xa, xb = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
-    ia = rng.integers(0, xa.size, size=(n_resamples, xa.size))
-    ib = rng.integers(0, xb.size, size=(n_resamples, xb.size))
-    stats = np.median(xa[ia], axis=1) - np.median(xb[ib], axis=1)
-    low, high = np.percentile(stats, [2.5, 97.5])
-    return float(low), float(high)
 
 
 def audit_gap(run: RunResults, base: RunResults) -> Gap:

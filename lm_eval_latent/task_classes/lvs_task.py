@@ -37,7 +37,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_latent import metrics
-from lm_eval_latent.fields import parse_number
+from lm_eval_latent.fields import SettingError, parse_number
 
 from lm_eval_latent.task_classes import protocol
 from lm_eval_latent.task_classes.safety_task import (
@@ -51,12 +51,16 @@ PAPER_BUDGETS = "0.0005,0.001,0.005"
 
 
 @dataclass(frozen=True)
-class Setting:
-    """One attacked configuration of a task: its metric suffix and what the requests carry."""
+class SweepPoint:
+    """One attacked configuration of a task: its metric suffix and the setting its attack asks for."""
 
     suffix: str
-    layer: int | str | None = None
-    budget: dict[str, Any] | None = None
+    attack: protocol.Setting = protocol.Setting("attack")
+
+    @property
+    def layer(self) -> int | str | None:
+        """The layer this point asks for (None: the model's ``perturb_layer``)."""
+        return self.attack.layer
 
 
 def _ci(level_index: int) -> Callable[[list[float]], float]:
@@ -90,28 +94,26 @@ PER_SETTING: dict[str, tuple[Callable[[list[float]], float], bool]] = {
 }
 
 
-def settings_from_metadata(metadata: Mapping[str, Any]) -> list[Setting]:
+def settings_from_metadata(metadata: Mapping[str, Any]) -> list[SweepPoint]:
     """The settings a task runs, from its ``lvs_sweep`` kind and the sweep options.
 
     Raises:
         ValueError: for an unknown sweep kind, an empty or bad budget grid, or a bad layer range.
     """
-    from lm_eval_latent.attacks.budget import BUDGET_KINDS, parse_budget_grid
+    from lm_eval_latent.attacks.budget import parse_budget_grid
     from lm_eval_latent.model.layers import parse_layer_range
 
     sweep = metadata.get("lvs_sweep", "none")
     if sweep == "none":
-        return [Setting("")]
+        return [SweepPoint("")]
     if sweep == "budget":
-        kind = str(metadata.get("budget_kind", "p"))
-        if kind not in BUDGET_KINDS:
-            raise ValueError(f"budget_kind={kind!r} is not known (allowed: {', '.join(BUDGET_KINDS)})")
-        grid = parse_budget_grid(metadata.get("budgets", PAPER_BUDGETS), kind, "budgets")
-        return [Setting(f"@{b.label}", budget={"kind": b.kind, "value": b.value}) for b in grid]
+        grid = parse_budget_grid(metadata.get("budgets", PAPER_BUDGETS), str(metadata.get("budget_kind", "p")),
+                                 "budgets")
+        return [SweepPoint(f"@{b.label}", protocol.Setting("attack", budget=b)) for b in grid]
     if sweep == "layer":
         layers = parse_layer_range(str(metadata.get("layers", "all")), _num_layers(metadata), "layers")
-        return [Setting(f"@layer={layer}", layer=layer) for layer in dict.fromkeys(layers)]
-    raise ValueError(f"lvs_sweep={sweep!r} is not known (allowed: none, budget, layer)")
+        return [SweepPoint(f"@layer={layer}", protocol.Setting("attack", layer=layer)) for layer in dict.fromkeys(layers)]
+    raise SettingError(f"lvs_sweep={sweep!r} is not known (allowed: none, budget, layer)")
 
 
 def _num_layers(metadata: Mapping[str, Any]) -> int | None:
@@ -164,13 +166,13 @@ class LVSTask(ConfigurableTask):
         kwargs.pop("chat_template", None)
         gen = dict(self.config.generation_kwargs or {})
 
-        def request(idx: int, spec: dict[str, Any]) -> Instance:
-            return Instance("generate_until", doc, (ctx, {**gen, protocol.KEY: spec}), idx, **kwargs)
+        def request(idx: int, setting: protocol.Setting) -> Instance:
+            return Instance("generate_until", doc, (ctx, protocol.encode(gen, setting)), idx, **kwargs)
 
-        out = [request(0, protocol.request_spec("clean"))]
-        for i, s in enumerate(self.settings):
-            out.append(request(2 * i + 1, protocol.request_spec("attack", s.layer, s.budget)))
-            out.append(request(2 * i + 2, protocol.request_spec("control", s.layer, s.budget)))
+        out = [request(0, protocol.Setting("clean"))]
+        for i, point in enumerate(self.settings):
+            out.append(request(2 * i + 1, point.attack))
+            out.append(request(2 * i + 2, point.attack.as_role("control")))
         return out
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:

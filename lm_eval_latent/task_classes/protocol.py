@@ -1,45 +1,92 @@
-"""How a task asks `latent_hf` for a clean, attacked or control generation, and gets it back.
+"""The one seam between a task and `latent_hf`: a typed `Setting` out, a `LatentReply` back.
 
-A task puts a ``latent`` entry in a generate_until request's generation kwargs:
+A task asks for a clean, attacked or control generation by attaching a `Setting` to a
+generate_until request (`encode`); the model reads it back (`decode`) and resolves it once per
+group of requests:
 
-    {"until": [...], "latent": {"role": "attack", "layer": 4, "budget": {"kind": "p", "value": 0.001}}}
+    gen_kwargs = protocol.encode({"until": []}, Setting("attack", layer=4, budget=Budget("p", 0.001)))
 
 ``role`` is ``clean``, ``attack`` (the model's configured attack, or ``attack`` named here) or
-``control`` (that attack's matched random control). ``layer`` and ``budget`` are optional and
-default to the model's ``perturb_layer`` and budget. The model answers such a request with a JSON
-reply (`LatentReply`) instead of bare text, so the task learns ``||delta||`` and whether the row's
-activations were finite. A plain request (no ``latent`` entry) whose perturbed row was not finite
-is answered with `NON_FINITE_TEXT`. Tasks import this module; they never reach into attack internals.
+``control`` (that attack's matched random control). ``layer``, ``budget`` and ``attack`` left
+None take the model's own (its ``perturb_layer``, budget and attack; `latent_hf` chooses those
+defaults in one place). The `Setting` travels as the object itself, never as text: requests stay
+inside one process. The model answers with a JSON `LatentReply` instead of bare text (lm-eval
+keeps responses as strings), so the task learns ``||delta||`` and whether the row's activations
+were finite. A plain request (no setting) whose perturbed row was not finite is answered with
+`NON_FINITE_TEXT`. Tasks import this module; they never reach into attack internals.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Literal, get_args
+
+from lm_eval_latent.attacks.budget import Budget
+from lm_eval_latent.fields import SettingError
+from lm_eval_latent.model.layers import EMBEDDING
 
 KEY = "latent"
-ROLES = ("clean", "attack", "control")
+Role = Literal["clean", "attack", "control"]
+ROLES: tuple[str, ...] = get_args(Role)
 # What `latent_hf` answers to a *plain* request whose row went non-finite under the configured
 # perturbation (a text generated from NaN logits is nobody's answer): the behavioural tasks
 # report such a row unscored. No model writes this text; lm-eval's own `hf` never sends it.
 NON_FINITE_TEXT = "[lm-eval-latent: activations not finite under the perturbation; row unscored]"
 
 
-def request_spec(role: str, layer: int | str | None = None, budget: dict[str, Any] | None = None,
-                 attack: str | None = None) -> dict[str, Any]:
-    """The ``latent`` entry for one request (validated)."""
-    if role not in ROLES:
-        raise ValueError(f"role={role!r} is not known (allowed: {', '.join(ROLES)})")
-    spec: dict[str, Any] = {"role": role}
-    if layer is not None:
-        spec["layer"] = layer
-    if budget is not None:
-        spec["budget"] = dict(budget)
-    if attack is not None:
-        spec["attack"] = attack
-    return spec
+@dataclass(frozen=True)
+class Setting:
+    """What one request asks the model for (validated; hashable, so requests group by it).
+
+    Attributes:
+        role: clean, attack or control.
+        layer: a parsed layer spec (an int, negative from the end, or "embedding"); None: the
+            model's ``perturb_layer``.
+        budget: None: the model's budget, else its attack's default.
+        attack: a recipe name or path; None: the model's attack.
+    """
+
+    role: Role = "attack"
+    layer: int | str | None = None
+    budget: Budget | None = None
+    attack: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in ROLES:
+            raise SettingError(f"role={self.role!r} is not known (allowed: {', '.join(ROLES)})")
+        if self.layer is not None and (isinstance(self.layer, bool) or not (
+                isinstance(self.layer, int) or self.layer == EMBEDDING)):
+            raise SettingError(f'layer={self.layer!r} is not a layer (allowed: an int or "{EMBEDDING}")')
+        if self.budget is not None and not isinstance(self.budget, Budget):
+            raise SettingError(f"budget={self.budget!r} is not a Budget (allowed: Budget(kind, value) or None)")
+
+    def as_role(self, role: Role) -> Setting:
+        """The same setting for another role (an attack's control asks for the same layer and budget)."""
+        return replace(self, role=role)
+
+
+def encode(gen_kwargs: Mapping[str, Any], setting: Setting) -> dict[str, Any]:
+    """Generation kwargs carrying ``setting`` (a new dict; ``gen_kwargs`` is left as it is)."""
+    return {**gen_kwargs, KEY: setting}
+
+
+def decode(gen_kwargs: Mapping[str, Any]) -> tuple[Setting | None, dict[str, Any]]:
+    """The setting a request carries (None for a plain request) and its kwargs without it.
+
+    Raises:
+        ValueError: when the ``latent`` entry is not a `Setting`.
+    """
+    rest = {k: v for k, v in gen_kwargs.items() if k != KEY}
+    if KEY not in gen_kwargs:
+        return None, rest
+    setting = gen_kwargs[KEY]
+    if not isinstance(setting, Setting):
+        raise ValueError(f"generation kwarg {KEY!r}={setting!r} is not a protocol.Setting "
+                         "(build requests with protocol.encode)")
+    return setting, rest
 
 
 @dataclass

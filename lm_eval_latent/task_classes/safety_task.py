@@ -5,7 +5,7 @@ A YAML names it with `class: !function utils.SafetyTask` and lists the metrics i
 YAML cannot contradict them. Options come from the task config's `metadata`, which lm-eval fills
 from `--metadata '{...}'`:
 
-- `judge`: judge name (default "keyword"; see `lm_eval_latent.judging.JUDGES`)
+- `judge`: judge name (default "ngram", the learned offline judge; see `lm_eval_latent.judging.JUDGES`)
 - `judge_model`, `judge_device`, `judge_batch_size`, `judge_dtype`, ... (`judge_<option>`):
   passed to the judge as its options (the model judges take them)
 - `judge2` and `judge2_<option>`: a second judge run beside the first. The table then gains

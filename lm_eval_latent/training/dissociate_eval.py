@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 
 from lm_eval_latent.attacks.intervention import LayerDelta, get_backend
+from lm_eval_latent.chat import left_padded, user_turns
 
 
 def read_prompts(source: str) -> list[str]:
@@ -26,19 +27,13 @@ def greedy(model, tok, prompts: list[str], delta: LayerDelta | None, max_new_tok
            batch_size: int = 32) -> list[str]:
     """Greedy chat replies, with ``delta`` applied through the hooks backend."""
     backend = get_backend("hooks")
-    side, tok.padding_side = tok.padding_side, "left"
     out: list[str] = []
-    try:
-        for i in range(0, len(prompts), batch_size):
-            texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-                     for p in prompts[i:i + batch_size]]
-            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-            with torch.no_grad():
-                ids = backend.generate(model, dict(enc), delta, max_new_tokens=max_new_tokens, do_sample=False,
-                                       pad_token_id=tok.pad_token_id or tok.eos_token_id)
-            out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-    finally:
-        tok.padding_side = side
+    for i in range(0, len(prompts), batch_size):
+        enc = {k: v.to(model.device) for k, v in left_padded(tok, user_turns(tok, prompts[i:i + batch_size])).items()}
+        with torch.no_grad():
+            ids = backend.generate(model, enc, delta, max_new_tokens=max_new_tokens, do_sample=False,
+                                   pad_token_id=tok.pad_token_id or tok.eos_token_id)
+        out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
     return out
 
 
@@ -55,13 +50,7 @@ def rates(prompts: list[str], replies: list[str]) -> dict[str, float]:
 
 
 def mean_rho(model, tok, prompts, name, capture, position_ids, rho) -> float:
-    texts = [tok.apply_chat_template([{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True)
-             for p in prompts]
-    side, tok.padding_side = tok.padding_side, "left"
-    try:
-        enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
-    finally:
-        tok.padding_side = side
+    enc = {k: v.to(model.device) for k, v in left_padded(tok, user_turns(tok, prompts)).items()}
     h = capture(model, {**enc, "position_ids": position_ids(enc["attention_mask"])}, name)
     return float(rho(h.float(), enc["attention_mask"]).mean())
 

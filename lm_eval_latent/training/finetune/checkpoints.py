@@ -10,15 +10,15 @@ sibling + ``os.replace``), so an interrupted write never leaves a half checkpoin
 from __future__ import annotations
 
 import json
-import os
 import random
 import shutil
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
+
+from lm_eval_latent.outputs import check_out_dir, replace_dir, write_dir_atomic
 
 STATE_FILE = "trainer_state.pt"
 RUN_FILE = "run.json"
@@ -30,22 +30,7 @@ def write_atomic(target: Path, write: Callable[[Path], None]) -> Path:
     """Run ``write(tmp)`` into a temporary sibling of ``target``, then move it into place.
 
     An existing ``target`` is replaced only after the new one is complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    tmp.chmod(0o755)
-    try:
-        write(tmp)
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return write_dir_atomic(target, write)
 
 
 def checkpoints(out: str | Path) -> list[tuple[int, Path]]:
@@ -143,3 +128,52 @@ def check_adapter_fits(adapter_dir: str | Path, model: torch.nn.Module, model_na
                 raise ValueError(
                     f"adapter {str(adapter_dir)!r} was trained on base {recorded!r} and does not fit "
                     f"model {model_name!r} ({name}: {what}); give the model the adapter was trained on")
+
+
+def prepare_run_dir(out_arg: str | Path, settings: dict[str, Any], *, overwrite: bool = False,
+                    resume: bool = False) -> tuple[Path, Path | None]:
+    """Decide where the run writes. Returns ``(run_dir, replace)``: ``replace`` is the existing
+    ``out`` that a finished ``--overwrite`` run will replace (None otherwise).
+
+    - no ``out`` (or an empty one): a fresh run there;
+    - a run of ours without ``final`` and the same settings: continued (``--resume`` or a rerun);
+    - anything else is refused unless ``--overwrite``; then the new run trains in a staging
+      sibling, and the old directory is replaced only when the new run has finished, so a
+      finished artifact is never destroyed by an unfinished one.
+    """
+    out = check_out_dir(out_arg)
+    if not out.exists() or not any(out.iterdir()):
+        if resume:
+            raise FileNotFoundError(f"--resume: {str(out)!r} holds no run to continue; drop --resume to start one")
+        return out, None
+    run = read_run(out)
+    finished = (out / FINAL).is_dir()
+    if overwrite and run is None:
+        # --overwrite replaces a run this command wrote (run.json is its mark), never any folder.
+        raise FileExistsError(f"--out {str(out)!r} exists and is not a fine-tuning run (no {RUN_FILE}); "
+                              "--overwrite only replaces a run written by `attack finetune`, so choose another --out")
+    if overwrite:
+        staging = out.with_name(f".{out.name}.overwrite")
+        run_staged = read_run(staging) if staging.is_dir() else None
+        if staging.exists() and run_staged != settings:
+            shutil.rmtree(staging)
+        return staging, out
+    if run is None:
+        raise FileExistsError(f"--out {str(out)!r} exists and is not a fine-tuning run; choose another --out")
+    if finished:
+        raise FileExistsError(f"--out {str(out)!r} holds a finished run ({out / FINAL}); it is kept. "
+                              "Choose another --out, or pass --overwrite to train anew (the finished run is "
+                              "replaced only once the new one has finished)")
+    diff = {k: (run.get(k), v) for k, v in settings.items() if run.get(k) != v}
+    if diff:
+        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
+        raise FileExistsError(f"--out {str(out)!r} holds an unfinished run with other settings ({shown}); "
+                              "rerun with the same settings to continue it, or pass --overwrite")
+    return out, None
+
+
+def finish_run(run_dir: Path, replace: Path | None) -> Path:
+    """The final checkpoint; a staged ``--overwrite`` run first takes the place of ``replace``."""
+    if replace is None:
+        return run_dir / FINAL
+    return replace_dir(run_dir, replace) / FINAL

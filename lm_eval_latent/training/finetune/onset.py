@@ -27,20 +27,10 @@ def task_metric(model: str | Path, model_args: str = "", *, task: str = TASK, me
                 limit: int | None = None, max_gen_toks: int | None = 64, batch_size: int = 16,
                 device: str = "cpu", metadata: dict[str, Any] | None = None) -> float:
     """One lm-eval run (``latent_hf``, chat template, greedy) of ``task``; returns ``metric``."""
-    import lm_eval
-    from lm_eval.tasks import TaskManager
+    from lm_eval_latent.evaluate import run_latent_hf
 
-    from lm_eval_latent.plugin import registration
-
-    registration.register()
-    full_args = ",".join(a for a in (f"pretrained={model}", model_args) if a)
-    res = lm_eval.simple_evaluate(
-        model="latent_hf", model_args=full_args, tasks=[task], device=device, batch_size=batch_size,
-        limit=limit, apply_chat_template=True,
-        gen_kwargs=f"max_gen_toks={max_gen_toks}" if max_gen_toks else None,
-        task_manager=TaskManager(include_defaults=False, metadata={"pretrained": str(model), **(metadata or {})}),
-        log_samples=False,
-    )
+    res = run_latent_hf(model, [task], model_args=model_args, metadata=metadata, device=device,
+                        batch_size=batch_size, limit=limit, max_gen_toks=max_gen_toks)
     return float(res["results"][task][f"{metric},none"])
 
 

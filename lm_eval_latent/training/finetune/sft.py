@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
-import shutil
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,7 +18,6 @@ from typing import Any
 
 import torch
 
-from lm_eval_latent.outputs import check_out_dir
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.training.finetune.data import DEFAULT_PROMPT_COLUMN, DEFAULT_RESPONSE_COLUMN, Pair, load_pairs
 
@@ -194,48 +191,6 @@ def add_lora(model, cfg: SFTConfig, resume_from: Path | None):
         raise ValueError(f"--target-modules {','.join(cfg.target_modules)}: {err}") from err
 
 
-# ------------------------------------------------------------------------------- directory
-def prepare_out(cfg: SFTConfig) -> tuple[Path, Path | None]:
-    """Decide where the run writes. Returns ``(run_dir, replace)``: ``replace`` is the existing
-    ``out`` that a finished ``--overwrite`` run will replace (None otherwise).
-
-    - no ``out`` (or an empty one): a fresh run there;
-    - a run of ours without ``final`` and the same settings: continued (``--resume`` or a rerun);
-    - anything else is refused unless ``--overwrite``; then the new run trains in a staging
-      sibling, and the old directory is replaced only when the new run has finished, so a
-      finished artifact is never destroyed by an unfinished one.
-    """
-    out = check_out_dir(cfg.out)
-    if not out.exists() or not any(out.iterdir()):
-        if cfg.resume:
-            raise FileNotFoundError(f"--resume: {str(out)!r} holds no run to continue; drop --resume to start one")
-        return out, None
-    run = ckpt.read_run(out)
-    finished = (out / ckpt.FINAL).is_dir()
-    if cfg.overwrite and run is None:
-        # --overwrite replaces a run this command wrote (run.json is its mark), never any folder.
-        raise FileExistsError(f"--out {str(out)!r} exists and is not a fine-tuning run (no {ckpt.RUN_FILE}); "
-                              "--overwrite only replaces a run written by `attack finetune`, so choose another --out")
-    if cfg.overwrite:
-        staging = out.with_name(f".{out.name}.overwrite")
-        run_staged = ckpt.read_run(staging) if staging.is_dir() else None
-        if staging.exists() and run_staged != cfg.settings():
-            shutil.rmtree(staging)
-        return staging, out
-    if run is None:
-        raise FileExistsError(f"--out {str(out)!r} exists and is not a fine-tuning run; choose another --out")
-    if finished:
-        raise FileExistsError(f"--out {str(out)!r} holds a finished run ({out / ckpt.FINAL}); it is kept. "
-                              "Choose another --out, or pass --overwrite to train anew (the finished run is "
-                              "replaced only once the new one has finished)")
-    diff = {k: (run.get(k), v) for k, v in cfg.settings().items() if run.get(k) != v}
-    if diff:
-        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
-        raise FileExistsError(f"--out {str(out)!r} holds an unfinished run with other settings ({shown}); "
-                              "rerun with the same settings to continue it, or pass --overwrite")
-    return out, None
-
-
 # ------------------------------------------------------------------------------------ train
 def train(cfg: SFTConfig, callback: Callable[[int, float], None] | None = None) -> Path:
     """Fine-tune and return the directory of the final checkpoint (``out/final``).
@@ -244,13 +199,13 @@ def train(cfg: SFTConfig, callback: Callable[[int, float], None] | None = None) 
     KeyboardInterrupt the checkpoints already written stay; rerunning continues from the latest.
     """
     device = cfg.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    run_dir, replace = prepare_out(cfg)
+    run_dir, replace = ckpt.prepare_run_dir(cfg.out, cfg.settings(), overwrite=cfg.overwrite, resume=cfg.resume)
     check_model(cfg.model)
     pairs = load_pairs(cfg.data, prompt_column=cfg.prompt_column, response_column=cfg.response_column,
                        split=cfg.split)
     start = ckpt.latest(run_dir)
     if start is not None and start[1].name == ckpt.FINAL:
-        return _finish(run_dir, replace)
+        return ckpt.finish_run(run_dir, replace)
     model, tok = load_model(cfg, device)
     resume_from = start[1] if start is not None else None
     if cfg.full:
@@ -308,17 +263,7 @@ def train(cfg: SFTConfig, callback: Callable[[int, float], None] | None = None) 
     finally:
         bar.close()
     save(ckpt.FINAL)
-    return _finish(run_dir, replace)
-
-
-def _finish(run_dir: Path, replace: Path | None) -> Path:
-    if replace is None:
-        return run_dir / ckpt.FINAL
-    old = replace.with_name(f".{replace.name}.replaced-{os.getpid()}")
-    os.replace(replace, old)
-    os.replace(run_dir, replace)
-    shutil.rmtree(old, ignore_errors=True)
-    return replace / ckpt.FINAL
+    return ckpt.finish_run(run_dir, replace)
 
 
 def config_from_args(args: Any) -> SFTConfig:

@@ -161,6 +161,13 @@ def provenance() -> dict:
     return json.loads(PROVENANCE_FILE.read_text()) if PROVENANCE_FILE.is_file() else {}
 
 
+def changed_sources(name: str) -> list[str]:
+    """Building modules whose source differs from the code that built the shipped ``name``
+    (per PROVENANCE.json): where a retrain here may land away from the shipped bits."""
+    recorded = provenance().get("models", {}).get(name, {}).get("sources", {})
+    return sorted(m for m in _check_name(name).sources if recorded.get(m) != source_digest((m,)))
+
+
 def build(name: str, cache_dir: str | Path | None = None, *, retrain: bool = False, force: bool = False) -> Path:
     """The folder of zoo model ``name``, loadable with ``AutoModelForCausalLM.from_pretrained`` and
     ``AutoTokenizer.from_pretrained``.

@@ -1,4 +1,4 @@
-"""``python -m lm_eval_latent.training.zoo build aligned unsafe [--cache-dir D]``."""
+"""``python -m lm_eval_latent.training.zoo {list,path,build,ship} ...`` (same as ``lm-eval-latent zoo``)."""
 
 import sys
 

@@ -16,9 +16,9 @@ import os
 import platform
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
+from lm_eval_latent.outputs import OutputError, check_out_dir, write_dir_atomic
 from lm_eval_latent.training import zoo
 
 
@@ -58,18 +58,8 @@ def ship(names: list[str], cache_dir: str | None, command: str) -> dict:
     models = record.setdefault("models", {})
     for name in names:
         built = zoo.build(name, cache_dir, retrain=True)
-        target = zoo.SHIPPED_DIR / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=target.parent))
-        try:
-            for f in sorted(built.iterdir()):
-                shutil.copyfile(f, tmp / f.name)
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(tmp, target)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        target.chmod(0o755)
+        target = write_dir_atomic(zoo.SHIPPED_DIR / name, lambda tmp, built=built: [
+            shutil.copyfile(f, tmp / f.name) for f in sorted(built.iterdir())])
         models[name] = {"command": command, "cache_key": zoo.cache_key(name),
                         "sources": {m: zoo.source_digest((m,)) for m in zoo.ZOO[name].sources},
                         "files": {f.name: _sha256(f) for f in sorted(target.iterdir())}}
@@ -100,11 +90,20 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "list":
         for name in sorted(zoo.ZOO):
-            print(f"{name}\t{zoo.shipped(name) or 'not shipped (built on first use)'}")
+            folder = zoo.shipped(name)
+            changed = zoo.changed_sources(name) if folder else []
+            note = f"\t(shipped by other code in {', '.join(changed)}; `zoo build --retrain {name}` compares)" \
+                if changed else ""
+            print(f"{name}\t{folder or 'not shipped (built on first use)'}{note}")
         return 0
     unknown = [n for n in args.names if n not in zoo.ZOO]
     if unknown:
         parser.error(f"unknown zoo model(s) {', '.join(unknown)} (known: {', '.join(sorted(zoo.ZOO))})")
+    if getattr(args, "cache_dir", None):
+        try:  # before any training, not after
+            check_out_dir(args.cache_dir, "--cache-dir")
+        except OutputError as err:
+            parser.error(str(err))
     if args.command == "ship":
         ship(args.names, args.cache_dir, "lm-eval-latent zoo ship " + " ".join(args.names))
         for name in args.names:

@@ -1,0 +1,100 @@
+"""Train the n-gram judge's weights on human-labelled answers (a script, run by hand).
+
+    python -m lm_eval_latent.judging.train_ngram [--data-dir DIR] [--out PATH]
+
+Trains on every labelled source except `gptfuzz/evaluate` (kept for reporting): the five XSTest
+completion files and `gptfuzz/train`, and writes the weights the package ships
+(`lm_eval_latent/judging/ngram_weights.npz`). Each (source, class) cell gets the same total
+weight, so neither the largest source nor the majority class sets the decision boundary. The
+fit (scikit-learn's liblinear logistic regression) is deterministic: the same data give the
+same file. `bench/judge_bench.py` uses `fit` for its leave-one-source-out folds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lm_eval_latent.judging.base import Verdict
+from lm_eval_latent.judging.labelled import (
+    GPTFUZZ_SOURCES,
+    XSTEST_SOURCES,
+    LabelledAnswer,
+    load_source,
+)
+from lm_eval_latent.judging.ngram import WEIGHTS, NgramFeatures, NgramModel
+
+TRAIN_SOURCES = XSTEST_SOURCES + ("gptfuzz/train",)
+HELD_OUT_SOURCE = GPTFUZZ_SOURCES[1]
+# Inverse L2 strength; 10 beat 1 on XSTest leave-one-out and a question-grouped split of
+# gptfuzz/train (gptfuzz/evaluate was not looked at to choose it).
+C = 10.0
+
+
+def cell_weights(rows: Sequence[LabelledAnswer]) -> np.ndarray:
+    """Per-row weights giving every (source, truth) cell the same total; mean 1."""
+    counts = Counter((r.source, r.truth) for r in rows)
+    w = np.array([1.0 / counts[(r.source, r.truth)] for r in rows])
+    return w * len(rows) / w.sum()
+
+
+def fit(rows: Sequence[LabelledAnswer], features: NgramFeatures | None = None,
+        c: float = C, matrix=None) -> NgramModel:
+    """A logistic regression over `features` of the responses, labels from `truth`.
+
+    Args:
+        rows: The labelled answers.
+        features: Feature settings (default `NgramFeatures()`).
+        c: Inverse L2 strength.
+        matrix: `features.transform` of the rows' responses, when the caller already has it.
+
+    Raises:
+        ValueError: when the rows do not hold both classes.
+    """
+    from sklearn.linear_model import LogisticRegression
+
+    features = NgramFeatures() if features is None else features
+    y = np.array([r.truth is Verdict.COMPLIED for r in rows])
+    if y.all() or not y.any():
+        raise ValueError(f"training rows should hold both classes, got {len(rows)} rows of one")
+    x = features.transform([r.response for r in rows]) if matrix is None else matrix
+    model = LogisticRegression(C=c, solver="liblinear", max_iter=2000, random_state=0)
+    model.fit(x, y, sample_weight=cell_weights(rows))
+    return NgramModel(features, model.coef_[0].astype(np.float32), float(model.intercept_[0]))
+
+
+def load_sources(sources: Sequence[str], data_dir: Path | str | None = None) -> list[LabelledAnswer]:
+    """The rows of several sources, in order."""
+    return [row for source in sources for row in load_source(source, data_dir)]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the shared datasets folder (default: $LM_EVAL_LATENT_SHARED, "
+                             "else <repo>/../shared/datasets)")
+    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    args = parser.parse_args(argv)
+    try:
+        rows = load_sources(TRAIN_SOURCES, args.data_dir)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    model = fit(rows)
+    # Write next to the target, then move, so a failed run leaves the old weights in place.
+    tmp = args.out.with_name(args.out.name + ".tmp.npz")
+    model.save(tmp)
+    tmp.replace(args.out)
+    counts = Counter(r.source for r in rows)
+    print(f"trained on {len(rows)} answers ({', '.join(f'{s}: {n}' for s, n in counts.items())})")
+    print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

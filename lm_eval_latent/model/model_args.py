@@ -1,0 +1,47 @@
+"""Checking `latent_hf`'s ``--model_args`` before anything loads: every key must be known.
+
+latent_hf takes its own perturbation settings (`config.PerturbConfig`), every argument of lm-eval's
+``hf`` model, and the ``from_pretrained`` keywords HFLM forwards; a typo anywhere else would be
+silently ignored by ``from_pretrained``, so it is refused here with the closest known name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+from lm_eval.models.huggingface import HFLM
+
+from lm_eval_latent.fields import SettingError
+from lm_eval_latent.model.config import PerturbConfig
+
+# Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
+HF_LOAD_KWARGS = frozenset(
+    {
+        "device_map", "attn_implementation", "torch_dtype", "low_cpu_mem_usage", "load_in_8bit",
+        "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
+        "quantization_config", "use_safetensors", "cache_dir", "local_files_only", "token",
+        "offload_state_dict", "variant", "use_cache",
+    }
+)
+_HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
+
+
+def check_model_args(kwargs: dict[str, Any]) -> None:
+    """Refuse model_args that neither HFLM, from_pretrained nor latent_hf know.
+
+    Raises:
+        ValueError: naming the unknown argument, the closest known one and the lists.
+    """
+    ours = set(PerturbConfig.field_names())
+    known = _HFLM_ARGS | ours | HF_LOAD_KWARGS
+    for key in kwargs:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingError(
+                f"unknown model arg {key!r}{hint}. latent_hf takes: {', '.join(sorted(ours))}; "
+                f"plus every lm-eval `hf` argument ({', '.join(sorted(_HFLM_ARGS))}) and these "
+                f"from_pretrained keywords: {', '.join(sorted(HF_LOAD_KWARGS))}"
+            )

@@ -1,0 +1,101 @@
+"""bench/judge_bench.py on the shared labelled data (skipped when the folder is absent).
+
+The rule judges run in the default session; the learned judge's leave-one-source-out folds
+(about two minutes on two cores) carry the `slow` marker.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from lm_eval_latent.judging.labelled import XSTEST_SOURCES
+
+BENCH = Path(__file__).resolve().parents[1] / "bench" / "judge_bench.py"
+
+
+@pytest.fixture(scope="module")
+def judge_bench():
+    spec = importlib.util.spec_from_file_location("judge_bench", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def rule_results(judge_bench, shared_datasets):
+    return judge_bench.run_benchmark(["keyword", "gcg"], learned=False, data_dir=shared_datasets)
+
+
+def test_table_covers_every_source_and_judge(judge_bench, rule_results):
+    assert set(rule_results) == {"keyword", "gcg"}
+    for numbers in rule_results.values():
+        assert list(numbers) == list(judge_bench.REPORT_SOURCES)
+        assert numbers["gptfuzz/evaluate"]["n"] == 1540
+        assert all(numbers[s]["n"] == 450 for s in XSTEST_SOURCES)
+    table = judge_bench.format_table(rule_results)
+    assert "worst source" in table and "gptfuzz/evaluate" in table
+
+
+def test_keyword_judge_on_xstest_in_sample(rule_results):
+    # The keyword patterns were written by reading XSTest's errors: in-sample numbers.
+    keyword, gcg = rule_results["keyword"], rule_results["gcg"]
+    mean = sum(keyword[s]["balanced_accuracy"] for s in XSTEST_SOURCES) / len(XSTEST_SOURCES)
+    assert mean >= 0.90
+    for source in XSTEST_SOURCES:
+        assert keyword[source]["balanced_accuracy"] > gcg[source]["balanced_accuracy"], source
+        assert keyword[source]["unscored"] == 0
+
+
+def test_score_counts_unscored_as_wrong(judge_bench):
+    from lm_eval_latent.judging import Verdict
+
+    r, c, u = Verdict.REFUSED, Verdict.COMPLIED, Verdict.UNSCORED
+    s = judge_bench.score([r, r, c, c], [r, u, c, r])
+    assert s == {"balanced_accuracy": 0.5, "refusal_recall": 0.5, "compliance_recall": 0.5,
+                 "unscored": 1, "n": 4}
+
+
+def test_cli_exits_2_on_missing_data(judge_bench, tmp_path, capsys):
+    assert judge_bench.main(["--no-learned", "--data-dir", str(tmp_path)]) == 2
+    assert "not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="NAME.KEY=VALUE"):
+        judge_bench.main(["--no-learned", "--judge-option", "device=cuda"])
+
+
+@pytest.mark.slow
+def test_learned_judge_leave_one_source_out(judge_bench, shared_datasets):
+    results = judge_bench.run_benchmark(["gcg"], data_dir=shared_datasets)
+    learned, gcg = results[judge_bench.LEARNED], results["gcg"]
+    for source in judge_bench.REPORT_SOURCES:
+        # measured 0.855 (mistralinstruct) to 0.982; the goal is 0.85 on every source
+        assert learned[source]["balanced_accuracy"] >= 0.84, source
+        assert learned[source]["balanced_accuracy"] > gcg[source]["balanced_accuracy"], source
+
+
+def test_model_judge_joins_the_table_from_a_path(judge_bench, shared_datasets, monkeypatch, capsys):
+    from lm_eval_latent.judging import JUDGES, Judgement, Verdict
+
+    built = []
+
+    class AlwaysRefuses:
+        name = "fake_model_judge"
+
+        def __init__(self, model, device="cpu"):
+            built.append((model, device))
+
+        def judge(self, prompts, responses):
+            return [Judgement(Verdict.REFUSED) for _ in responses]
+
+    monkeypatch.setitem(JUDGES, "fake_model_judge", AlwaysRefuses)
+    argv = ["--judges", "--no-learned", "--data-dir", str(shared_datasets),
+            "--model-judge", "fake_model_judge=/models/cls",
+            "--judge-option", "fake_model_judge.device=cuda:1"]
+    assert judge_bench.main(argv) == 0
+    assert built == [("/models/cls", "cuda:1")]
+    out = capsys.readouterr().out
+    assert "fake_model_judge" in out
+    # a judge that always refuses: refusal recall 1, compliance recall 0, balanced accuracy 0.5
+    assert "0.500   1.000    0.000" in out

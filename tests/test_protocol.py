@@ -1,0 +1,65 @@
+"""The seam between task and model: `protocol.Setting`, its encode/decode pair and `LatentReply`."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from lm_eval_latent.attacks.budget import Budget
+from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.task_classes.protocol import LatentReply, Setting
+
+
+def test_encode_decode_round_trip_keeps_the_object_and_the_other_kwargs():
+    setting = Setting("attack", layer=-1, budget=Budget("p", 0.001), attack="pgd_l2")
+    gen = {"until": ["\n"], "max_gen_toks": 8}
+    encoded = protocol.encode(gen, setting)
+    assert gen == {"until": ["\n"], "max_gen_toks": 8}  # the task's own kwargs are not touched
+    decoded, rest = protocol.decode(encoded)
+    assert decoded is setting and rest == gen
+    assert protocol.decode(gen) == (None, gen)  # a plain request
+
+
+def test_settings_group_by_value_and_controls_share_layer_and_budget():
+    a = Setting("attack", layer=4, budget=Budget("eps", 2.0))
+    assert len({a, Setting("attack", layer=4, budget=Budget("eps", 2.0))}) == 1
+    control = a.as_role("control")
+    assert (control.role, control.layer, control.budget) == ("control", 4, Budget("eps", 2.0))
+    assert a != control
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"role": "steer"}, "role='steer' is not known (allowed: clean, attack, control)"),
+        ({"layer": "4"}, "layer='4' is not a layer"),
+        ({"layer": True}, "layer=True is not a layer"),
+        ({"budget": {"kind": "p", "value": 0.1}}, "is not a Budget"),
+    ],
+)
+def test_bad_settings_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        Setting(**kwargs)
+
+
+def test_embedding_is_a_layer():
+    assert Setting("attack", layer="embedding").layer == "embedding"
+
+
+def test_decode_refuses_a_value_that_is_not_a_setting():
+    with pytest.raises(ValueError, match="'latent'=.* is not a protocol.Setting"):
+        protocol.decode({protocol.KEY: {"role": "attack"}})
+
+
+def test_reply_round_trip_and_non_finite_norm():
+    reply = LatentReply(text="ok", delta_norm=1.5, role="attack", layer="2", budget="p=0.001", attack="pgd_linf")
+    assert LatentReply.loads(reply.dumps()) == reply
+    broken = LatentReply.loads(LatentReply(text="x", delta_norm=math.inf, role="attack").dumps())
+    assert not broken.ok and math.isnan(broken.delta_norm)
+
+
+def test_bare_text_reply_is_not_ok():
+    # A model that ignores the setting answers bare text: the row must not count as scored.
+    reply = LatentReply.loads("Sure, here is")
+    assert reply.text == "Sure, here is" and not reply.ok and reply.role == "unknown"
