@@ -42,6 +42,11 @@ log = logging.getLogger(__name__)
 DeltaFn = Callable[[Tensor, Tensor | None], LayerDelta | None]
 
 
+def _unperturbed(_ids: Tensor, _mask: Tensor | None) -> None:
+    """Marks a `generate_under` call with no delta: HFLM generates as it would on its own."""
+    return None
+
+
 @dataclass(frozen=True)
 class Resolved:
     """A request's perturbation, resolved against the loaded model (see `LatentHFLM.resolve`)."""
@@ -261,8 +266,8 @@ class LatentHFLM(HFLM):
 
     def generate_under(self, delta_fn: DeltaFn | None, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """HFLM's own generate_until (its batching and stopping), every batch under ``delta_fn``
-        (None: clean, whatever the configuration)."""
-        self._delta_override = delta_fn if delta_fn is not None else (lambda _ids, _mask: None)
+        (None: HFLM's own generation, unperturbed whatever the configuration)."""
+        self._delta_override = delta_fn if delta_fn is not None else _unperturbed
         try:
             return HFLM.generate_until(self, requests, disable_tqdm)
         finally:
@@ -290,7 +295,7 @@ class LatentHFLM(HFLM):
 
     def _model_generate(self, context: Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> Tensor:
         delta_fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
-        if delta_fn is None:
+        if delta_fn is None or delta_fn is _unperturbed:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
         with torch.no_grad(), self.perturbed(delta_fn):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
