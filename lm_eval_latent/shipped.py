@@ -16,7 +16,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 ShippedFolder = Literal["tasks", "interventions"]
 # A file each folder always holds, so that an unrelated folder of the same name is not taken.
-_MARKER: dict[str, str] = {"tasks": "_lvs_template.yaml", "interventions": "pgd_linf.yaml"}
+_MARKER: dict[str, str] = {"tasks": "latent_vulnerability/_lvs_template.yaml", "interventions": "pgd_linf.yaml"}
 
 
 def shipped_dir(name: ShippedFolder) -> Path:

@@ -78,10 +78,13 @@ def test_wheel_contents(wheel):
     assert "lm_eval_latent.pth" in names
     [record] = [n for n in names if n.endswith(".dist-info/RECORD")]
     assert any(line.startswith("lm_eval_latent.pth,sha256=") for line in archive.read(record).decode().splitlines())
-    for task in ("refusal_rate", "harmful_compliance", "over_refusal", "refusal_lvs", "lvs_budget_sweep",
-                 "lvs_layer_profile", "over_refusal_xstest", "refusal_rate_advbench", "_safety_behavioral"):
-        assert f"lm_eval_latent/tasks/{task}.yaml" in names, task
-    assert {"lm_eval_latent/tasks/utils.py", "lm_eval_latent/tasks/README.md"} <= names
+    families = {"safety_behavioral": ("refusal_rate", "harmful_compliance", "over_refusal", "over_refusal_xstest",
+                                      "refusal_rate_advbench", "_safety_behavioral"),
+                "latent_vulnerability": ("refusal_lvs", "lvs_budget_sweep", "lvs_layer_profile")}
+    for family, tasks in families.items():
+        for task in tasks:
+            assert f"lm_eval_latent/tasks/{family}/{task}.yaml" in names, task
+        assert {f"lm_eval_latent/tasks/{family}/utils.py", f"lm_eval_latent/tasks/{family}/README.md"} <= names
     for recipe in ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction"):
         assert f"lm_eval_latent/interventions/{recipe}.yaml" in names, recipe
     assert {"lm_eval_latent/task_classes/prompts/harmful.jsonl",

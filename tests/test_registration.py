@@ -47,4 +47,4 @@ def test_builtin_index_switch_is_scoped():
         light = manager()
     assert "refusal_lvs" in light.all_tasks and "hellaswag" not in light.all_tasks
     assert registration._INDEX_BUILTIN == [True]
-    assert Path(shipped.tasks_dir(), "refusal_lvs.yaml").is_file()
+    assert Path(shipped.tasks_dir(), "latent_vulnerability", "refusal_lvs.yaml").is_file()
