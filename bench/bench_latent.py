@@ -114,15 +114,28 @@ class Meter:
         return out
 
 
+def progress(text: str) -> None:
+    print(f"bench {time.strftime('%H:%M:%S')}: {text}", file=sys.stderr, flush=True)
+
+
 @contextmanager
 def peak_memory(out: dict, key: str, device: str):
-    """Peak memory (MB) above the level at entry: RSS sampled every 5 ms, or CUDA's counter."""
+    """Peak memory (MB) above the level at entry: RSS sampled every 5 ms, or CUDA's counter.
+
+    On CPU, memory freed by an earlier phase is first handed back to the system (glibc's
+    ``malloc_trim``), or a later phase would reuse it unseen."""
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
         yield
         out[key] = round((torch.cuda.max_memory_allocated() - base) / 2**20, 1)
         return
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except OSError:
+        pass
     page = os.sysconf("SC_PAGE_SIZE")
 
     def rss() -> int:
@@ -174,9 +187,9 @@ class Flops:
         per_token = 2 * self.per_layer + 4 * context * self.width
         return rows * (tokens * layers * per_token + logits * 2 * self.head)
 
-    def pgd_step(self, rows: int, length: int, below: int, split: bool) -> float:
+    def pgd_step(self, rows: int, length: int, below: int, split: bool, logits: int) -> float:
         above = self.n_layers - below
-        fwd_above = self.forward(rows, length, length / 2, above, length)
+        fwd_above = self.forward(rows, length, length / 2, above, logits)
         fwd_below = self.forward(rows, length, length / 2, below, 0)
         return (0 if split else fwd_below) + 2 * fwd_above
 
@@ -202,7 +215,7 @@ def lvs_batch(model, tok, backend, module_name, prompts, budget, steps, max_new,
     # target (layers 0..l) and the finiteness check of the result (one full forward).
     once = (flops.forward(rows, length, length / 2, below, 0) + flops.forward(rows, length + k, length / 2, below, 0)
             + flops.forward(rows, length, length / 2, flops.n_layers, length))
-    meter.add_flops("pgd", steps * flops.pgd_step(rows, length + k, below, split=True) + once)
+    meter.add_flops("pgd", steps * flops.pgd_step(rows, length + k, below, True, k + 1) + once)
     meter.add_flops("control_delta", flops.forward(rows, length, length / 2, below, 0)
                     + flops.forward(rows, length, length / 2, flops.n_layers, length))
     with meter.phase("pgd"):
@@ -245,6 +258,7 @@ def bench_lvs(model, tok, module_name, below, args, peak) -> dict:
                 got.update({i: (a, b) for i, a, b in zip(idx, n, g, strict=True)})
             norms, gens = [got[i][0] for i in range(len(prompts))], [got[i][1] for i in range(len(prompts))]
         total = sum(meter.seconds.values())
+        progress(f"lvs {mode}: {total:.1f} s")
         results[mode] = {"s": round(total, 1), "wall_s": round(time.perf_counter() - start, 1),
                          "phases": meter.table(peak), "norms": norms, "gens": gens}
 
@@ -284,9 +298,12 @@ def bench_split(model, tok, module_name, below, args, peak) -> dict:
         with peak_memory(memory, name, args.device), meter.phase(name):
             deltas[name] = run_attack(model, backend, module_name, inputs, recipe, Budget("p", args.p),
                                       target_ids=target, split=split).delta.delta
-        meter.add_flops(name, args.steps * flops.pgd_step(rows, length + len(target), below, split))
+        meter.add_flops(name, args.steps * flops.pgd_step(rows, length + len(target), below, split, len(target) + 1))
         out[name] = meter.table(peak)[name]
-    predicted = flops.pgd_step(rows, length, below, False) / flops.pgd_step(rows, length, below, True)
+        progress(f"split={split}: {out[name]['s']} s")
+    full_len, keep = length + len(target), len(target) + 1
+    predicted = (flops.pgd_step(rows, full_len, below, False, keep)
+                 / flops.pgd_step(rows, full_len, below, True, keep))
     return {"prompts": rows, "tokens": length + len(target), "layer": module_name, "steps": args.steps,
             **out, "speedup": round(out["full"]["s"] / out["split"]["s"], 2),
             "flop_ratio_predicted": round(predicted, 2), "peak_memory_mb": memory,
@@ -307,6 +324,7 @@ def bench_overhead(model, tok, args) -> dict:
         return [Instance("generate_until", {}, (p, {"until": [], "max_gen_toks": 32, "do_sample": False}), 0)
                 for p in prompts]
 
+    progress("overhead")
     same = hf.generate_until(reqs(), disable_tqdm=True) == latent.generate_until(reqs(), disable_tqdm=True)
     times: dict[str, list[float]] = {"hf": [], "latent_hf_eps0": []}
     meter = Meter(args.device)
@@ -364,6 +382,7 @@ def main() -> None:
                            "matmul_gflop_per_s": round(peak, 1)}}
     below = layer.index + 1  # layers 0..l run once per batch in the split
     only = set(args.only.split(","))
+    progress(f"loaded {type(model).__name__}, {layer.num_layers} layers; matmul {peak:.1f} GFLOP/s")
     if "lvs" in only:
         results["lvs"] = bench_lvs(model, tok, layer.module_name, below, args, peak)
     if "split" in only:

@@ -13,10 +13,12 @@ zero and the task reports it unscored.
 
 from __future__ import annotations
 
+import inspect
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -69,23 +71,32 @@ def row_generators(input_ids: Tensor, mask: Tensor, seed: int) -> list[torch.Gen
     return gens
 
 
-def _with_target(inputs: dict[str, Tensor], target_ids: Tensor) -> dict[str, Tensor]:
-    """The prompts followed by the target tokens (what the attack's loss reads)."""
+def _with_target(model: nn.Module, inputs: dict[str, Tensor], target_ids: Tensor) -> dict[str, Any]:
+    """The prompts followed by the target tokens (what the attack's loss reads).
+
+    Only the last ``k + 1`` positions' logits are read, so where the model takes
+    ``logits_to_keep`` (transformers' causal LMs do) the head runs on those alone: with a
+    50k-token vocabulary the head over every prompt position costs as much as a dozen layers.
+    """
     input_ids, mask = inputs["input_ids"], inputs["attention_mask"]
     target = target_ids.to(input_ids.device).expand(input_ids.shape[0], target_ids.shape[0])
     full_mask = torch.cat([mask, torch.ones_like(target)], dim=1)
-    return {
+    full: dict[str, Any] = {
         "input_ids": torch.cat([input_ids, target], dim=1),
         "attention_mask": full_mask,
         "position_ids": position_ids(full_mask),
     }
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
+    if "logits_to_keep" in inspect.signature(base.forward).parameters:
+        full["logits_to_keep"] = target_ids.shape[0] + 1
+    return full
 
 
-def _nll(logits: Tensor, length: int, target_ids: Tensor) -> Tensor:
-    """Sum over rows of the mean NLL of the ``k`` target tokens after a prompt of ``length``."""
+def _nll(logits: Tensor, target_ids: Tensor) -> Tensor:
+    """Sum over rows of the mean NLL of the ``k`` target tokens, which end the sequence."""
     batch, k = logits.shape[0], target_ids.shape[0]
     target = target_ids.to(logits.device).expand(batch, k)
-    pred = logits[:, length - 1 : length + k - 1].float()
+    pred = logits[:, -k - 1 : -1].float()  # the position before each target token
     nll = F.cross_entropy(pred.reshape(-1, pred.shape[-1]), target.reshape(-1), reduction="none")
     return nll.view(batch, k).mean(-1).sum()
 
@@ -94,19 +105,17 @@ def _target_loss(
     model: nn.Module, backend: Backend, inputs: dict[str, Tensor], target_ids: Tensor, delta: LayerDelta
 ) -> Tensor:
     """Sum over rows of the mean NLL of the target tokens after each prompt (full model)."""
-    logits = backend.forward(model, _with_target(inputs, target_ids), delta)
-    return _nll(logits, inputs["input_ids"].shape[1], target_ids)
+    return _nll(backend.forward(model, _with_target(model, inputs, target_ids), delta), target_ids)
 
 
 def target_loss_fn(model, backend, module_name, inputs, target_ids, split: bool = True):
     """``delta -> loss`` for one batch; with ``split`` the layers below the delta run only once
     (`intervention.split_at`), where the architecture allows it."""
-    full = _with_target(inputs, target_ids)
-    length = inputs["input_ids"].shape[1]
+    full = _with_target(model, inputs, target_ids)
     runner: SplitForward | None = split_at(model, module_name, full) if split else None
     if runner is None:
-        return lambda delta: _nll(backend.forward(model, full, delta), length, target_ids)
-    return lambda delta: _nll(runner.forward(delta), length, target_ids)
+        return lambda delta: _nll(backend.forward(model, full, delta), target_ids)
+    return lambda delta: _nll(runner.forward(delta), target_ids)
 
 
 def pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids, split=True) -> tuple[Tensor, Tensor]:
