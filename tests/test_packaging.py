@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from setuptools import find_packages
 
-from lm_eval_latent import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 DEPS = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "lm_eval").is_dir())
@@ -128,11 +127,6 @@ def test_editable_install_reads_the_repository_folders(tmp_path):
     assert (model_found, task_found) == ("True", "True")
 
 
-def test_checkout_reads_the_repository_folders():
-    # Tests run from the checkout (PYTHONPATH or editable): the same files the wheel ships.
-    assert shipped.tasks_dir() == REPO / "tasks"
-    assert shipped.interventions_dir() == REPO / "interventions"
-
 
 def test_no_symlinks_and_data_folders_are_not_packages():
     tracked = subprocess.run(["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True).stdout
@@ -148,21 +142,6 @@ def test_package_list_names_every_package():
     assert declared == set(find_packages(str(REPO), include=["lm_eval_latent*"]))
     assert config["package-dir"] == {"lm_eval_latent.tasks": "tasks", "lm_eval_latent.interventions": "interventions"}
 
-
-def test_hook_imports_nothing_until_lm_eval_is_imported():
-    code = (
-        "import os, sys; before = set(sys.modules); import lm_eval_latent.plugin._hook; "
-        "print(sorted(set(sys.modules) - before))"
-    )
-    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert out.returncode == 0, out.stderr
-    assert eval(out.stdout) == ["lm_eval_latent", "lm_eval_latent.plugin", "lm_eval_latent.plugin._hook"]
-
-
-def test_unknown_shipped_folder_is_refused():
-    with pytest.raises(ValueError, match="name='prompts' is not a shipped folder"):
-        shipped.shipped_dir("prompts")  # type: ignore[arg-type]
 
 
 def test_wheel_install_loads_the_shipped_zoo_read_only(wheel, tmp_path):
