@@ -4,6 +4,7 @@ by tests and runtime; the start-up .pth ships in both and costs nothing until lm
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -62,10 +63,22 @@ def _probe(python: Path) -> list[str]:
     return proc.stdout.split()
 
 
+def _working_tree_copy(dest: Path) -> Path:
+    """The files git tracks or would track, as they are now: no stale build/ from an earlier build."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    proc = _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO))
+    src = _working_tree_copy(tmp_path_factory.mktemp("src"))
+    proc = _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src))
     assert proc.returncode == 0, proc.stderr[-2000:]
     [built] = out.glob("lm_eval_latent-*.whl")
     return built
@@ -159,3 +172,22 @@ def test_wheel_install_loads_the_shipped_zoo_read_only(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert Path(proc.stdout.split()[-1]) == models / "dissociated"
     assert not cache.exists()  # (as root the chmod above would not stop a write; this does)
+
+
+def test_sdist_carries_what_a_wheel_needs(wheel, tmp_path):
+    # The sdist holds the in-tree backend, the .pth and the mapped folders: a wheel built from it
+    # ships the same files as one built from the repository.
+    backend = "import sys; sys.path.insert(0, 'build_support'); import lm_eval_latent_build as b; "
+    proc = subprocess.run([sys.executable, "-c", backend + f"print(b.build_sdist({str(tmp_path)!r}))"], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, env=_clean_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import tarfile
+
+    with tarfile.open(tmp_path / proc.stdout.strip().splitlines()[-1]) as sdist:
+        sdist.extractall(tmp_path / "src", filter="data")
+    [root] = (tmp_path / "src").iterdir()
+    proc = subprocess.run([sys.executable, "-c", backend + f"print(b.build_wheel({str(tmp_path)!r}))"], cwd=root,
+                          capture_output=True, text=True, timeout=600, env=_clean_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rebuilt = zipfile.ZipFile(tmp_path / proc.stdout.strip().splitlines()[-1])
+    assert set(rebuilt.namelist()) == set(zipfile.ZipFile(wheel).namelist())
