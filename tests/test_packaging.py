@@ -28,7 +28,7 @@ import lm_eval.models
 from lm_eval.api.registry import model_registry
 print("latent_hf" in model_registry)
 from lm_eval.tasks import TaskManager
-print("refusal_lvs" in TaskManager().all_tasks)
+print("refusal_lvs" in TaskManager(include_defaults=False).all_tasks)  # our folder added by the hook
 """
 
 
