@@ -8,9 +8,10 @@ keeps working.
     lm_eval --model latent_hf --model_args pretrained=DIR,perturb_layer=2,eps=4 --tasks refusal_rate
 
 Plain requests run under the configured perturbation (``attack`` at ``perturb_layer`` with the
-budget ``eps``/``p``/``frac``). Requests that carry a ``latent`` entry (see `protocol`) ask for a
-clean, attacked or control generation and get a JSON reply with ``||delta||``; the LVS tasks use
-them.
+budget ``eps``/``p``/``frac``). Requests that carry a `protocol.Setting` (the LVS tasks) ask for a
+clean, attacked or control generation; `resolve` turns a setting into the attack, budget and layer,
+choosing every default in one place, and the reply is a JSON `protocol.LatentReply` with
+``||delta||`` (see `latent_requests`).
 """
 
 from __future__ import annotations
