@@ -21,6 +21,8 @@ if "HF_HOME" not in os.environ:
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from tiny_models import byte_bpe_tokenizer, save_tiny  # noqa: E402
+
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,25 +35,14 @@ CHAT_TEMPLATE = (
 
 def build_tokenizer():
     """A small BPE tokenizer trained locally (no download) with a chat template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
     specials = ["<unk>", "<pad>", "<s>", "</s>", "<|user|>", "<|assistant|>", "<|end|>"]
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
     corpus = [
         "Sure, here is how to do it: step one, step two.",
         "I'm sorry, but I can't help with that request.",
         "How do I bake bread? Tell me about the history of the printing press.",
     ] * 20
-    trainer = trainers.BpeTrainer(
-        vocab_size=400, special_tokens=specials, initial_alphabet=pre_tokenizers.ByteLevel.alphabet()
-    )
-    tok.train_from_iterator(corpus, trainer)
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<s>", eos_token="</s>"
-    )
+    fast = byte_bpe_tokenizer(corpus, specials, 400, unk_token="<unk>", pad_token="<pad>", bos_token="<s>",
+                              eos_token="</s>")
     fast.chat_template = CHAT_TEMPLATE
     return fast
 
@@ -61,18 +52,13 @@ def build_random_model(path: Path, *, layers: int = 4, hidden: int = 32, seed: i
     from transformers import LlamaConfig, LlamaForCausalLM
 
     fast = build_tokenizer()
-    torch.manual_seed(seed)
     config = LlamaConfig(
         vocab_size=len(fast), hidden_size=hidden, intermediate_size=2 * hidden,
         num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=4,
         max_position_embeddings=512, bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
         pad_token_id=fast.pad_token_id, tie_word_embeddings=False,
     )
-    model = LlamaForCausalLM(config).eval()
-    path.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(path)
-    fast.save_pretrained(path)
-    return path
+    return save_tiny(path, LlamaForCausalLM, config, fast, seed=seed)
 
 
 @pytest.fixture(scope="session")

@@ -37,23 +37,6 @@ def test_stock_lm_eval_cli_finds_model_and_tasks(random_model_dir, tmp_path):
     assert {"lvs,none", "asr_attack,none", "asr_random,none", "refusal_clean,none"} <= set(data["results"]["refusal_lvs"])
 
 
-def test_hook_registers_model_lazily_without_importing_it(tmp_path):
-    code = (
-        "import sys; from lm_eval.api.registry import get_model; "
-        "assert 'lm_eval_latent.model.latent_hf' not in sys.modules; "
-        "print(get_model('latent_hf').__name__)"
-    )
-    proc = run([sys.executable, "-c", code], cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert proc.stdout.strip() == "LatentHFLM"
-
-
-def test_hook_can_be_turned_off(tmp_path):
-    code = "from lm_eval.api.registry import get_model; get_model('latent_hf')"
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True,
-        env={**os.environ, "LM_EVAL_LATENT_DISABLE_HOOK": "1"}, timeout=120)
-    assert proc.returncode != 0 and "latent_hf" in proc.stderr
 
 
 def test_entry_points_list_subcommands(tmp_path):

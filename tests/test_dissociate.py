@@ -1,4 +1,4 @@
-"""Dissociated-model construction: the loss terms by hand, the band checks, the zoo variant."""
+"""Dissociated-model construction: the loss terms by hand, the pole check, the zoo variant."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import math
 import pytest
 import torch
 
-from lm_eval_latent.training.dissociate import DissociateConfig, build, resolve_band
+from lm_eval_latent.training.dissociate import build
+from lm_eval_latent.training.dissociate_config import DissociateConfig
 from lm_eval_latent.training.dissociate_loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
 from lm_eval_latent.attacks.intervention import record_outputs
 from margins import alike, apart, at_least
@@ -50,22 +51,11 @@ def test_record_outputs_reads_with_grad_and_cleans_up(random_model_dir):
     assert not model.model.layers[1]._forward_hooks
 
 
-def test_band_defaults_and_range():
-    assert resolve_band(6, None, None, "Llama") == (3, [2, 3, 4])
-    assert resolve_band(28, None, None, "Llama") == (14, [11, 12, 13, 14, 15, 16, 17])
-    with pytest.raises(ValueError, match=r"--band 4-9 is outside Llama with 6 layers \(allowed: .*0..5"):
-        resolve_band(6, None, (4, 9), "Llama")
-    with pytest.raises(ValueError, match=r"--layer 6 is out of range for Llama with 6 layers"):
-        resolve_band(6, 6, None, "Llama")
-
-
 def test_pole_for_another_base_names_both(zoo_dir, random_model_dir, tmp_path):
     cfg = DissociateConfig(base=str(zoo_dir["aligned"]), harmful_pole=str(random_model_dir), out=str(tmp_path / "o"),
                            harmful_prompts="zoo:harmful", benign_prompts="zoo:benign", progress=False)
     with pytest.raises(ValueError, match=rf"--harmful-pole '{random_model_dir}' does not match --base"):
         build(cfg)
-
-
 
 
 def test_zoo_dissociated_refuses_clean_and_complies_nudged(dissociated_dir):
@@ -88,19 +78,3 @@ def test_existing_output_is_refused(zoo_dir, dissociated_dir):
     with pytest.raises(FileExistsError, match="exists"):
         build(cfg)
     assert (dissociated_dir / "dissociation.json").is_file()
-
-
-def test_overwrite_replaces_only_a_model_dissociate_wrote(tmp_path, capsys):
-    from lm_eval_latent.training.dissociate import main
-
-    other = tmp_path / "mine"
-    other.mkdir()
-    (other / "keep.txt").write_text("x")
-    args = ["--base", str(tmp_path / "base"), "--harmful-pole", str(tmp_path / "pole"), "--out", str(other)]
-    assert main([*args, "--overwrite"]) == 2
-    assert "is not a model written by `dissociate` (no dissociation.json)" in capsys.readouterr().err
-    assert [p.name for p in other.iterdir()] == ["keep.txt"]
-    blocker = tmp_path / "file.txt"
-    blocker.write_text("x")
-    args[-1] = str(blocker)
-    assert main(args) == 2 and "is a file, not a folder" in capsys.readouterr().err

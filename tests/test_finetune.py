@@ -64,6 +64,10 @@ def test_loss_covers_the_response_only(random_model_dir):
 
 def test_layers_and_their_range(random_model_dir, pairs_file, tmp_path):
     assert parse_layers("0-2,5") == (0, 1, 2, 5)
+    assert parse_layers("") is None
+    for bad in ("embedding", "-1", "a-b"):
+        with pytest.raises(ValueError, match="--layers"):
+            parse_layers(bad)
     with pytest.raises(ValueError, match=r"--layers \[7\] is out of range .* 4 layers \(allowed: 0..3\)"):
         train(cfg(random_model_dir, pairs_file, tmp_path / "r", layers=(7,)))
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from lm_eval_latent.judging import hf_loader, scorers, selection
+from lm_eval_latent.judging import Judgement, Verdict, get_judge, hf_loader, scorers, selection
 from lm_eval_latent.judging.harmbench import HarmBenchJudge
 from lm_eval_latent.task_classes.safety_task import judge_from_metadata
+from tiny_models import save_tiny, word_level_tokenizer
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -14,21 +15,12 @@ transformers = pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tiny_causal(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(["yes no Behavior Generation Sure here is how"],
-                            trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[EOS]"]))
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
-                                                pad_token="[PAD]", eos_token="[EOS]")
+    fast = word_level_tokenizer(["yes no Behavior Generation Sure here is how"], ["[PAD]", "[UNK]", "[EOS]"],
+                                unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]")
     config = transformers.LlamaConfig(vocab_size=len(fast), hidden_size=16, intermediate_size=32,
                                       num_hidden_layers=1, num_attention_heads=2,
                                       num_key_value_heads=2, pad_token_id=fast.pad_token_id)
-    path = tmp_path_factory.mktemp("loader_tiny")
-    transformers.LlamaForCausalLM(config).save_pretrained(path)
-    fast.save_pretrained(path)
-    return path
+    return save_tiny(tmp_path_factory.mktemp("loader_tiny"), transformers.LlamaForCausalLM, config, fast)
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +83,37 @@ def test_dtype_and_device_resolution():
 def test_batches_cover_every_item_in_order():
     assert list(hf_loader.batches([5, 3, 9, 1, 7], 2, "t")) == [[5, 3], [9, 1], [7]]
     assert list(hf_loader.batches([], 4, "t")) == []
+
+
+def test_judge_in_batches_keeps_order_and_loads_only_when_needed():
+    loads, seen = [], []
+
+    def classify(prompts, responses):
+        seen.append(list(responses))
+        return [Judgement(Verdict.COMPLIED, reason=p) for p in prompts]
+
+    out = hf_loader.judge_in_batches(["a", "b", "c", "d"], ["Sure one", "", "Sure three", "Sure four"], classify,
+                                     load=lambda: loads.append(1), batch_size=2, desc="t")
+    assert [j.verdict for j in out] == [Verdict.COMPLIED, Verdict.UNSCORED, Verdict.COMPLIED, Verdict.COMPLIED]
+    assert [j.reason for j in out if j.verdict is Verdict.COMPLIED] == ["a", "c", "d"]
+    assert seen == [["Sure one", "Sure three"], ["Sure four"]] and loads == [1]
+    assert hf_loader.judge_in_batches(["a"], [" "], classify, load=lambda: loads.append(1), batch_size=2,
+                                      desc="t")[0].verdict is Verdict.UNSCORED
+    assert loads == [1]
+    with pytest.raises(ValueError):
+        hf_loader.judge_in_batches(["a"], [], classify, load=lambda: None, batch_size=2, desc="t")
+
+
+MODEL_JUDGES = {"harmbench": {}, "llama_guard": {}, "seq_classifier": {"labels": "0:refused,1:complied"}}
+
+
+@pytest.mark.parametrize("name", sorted(MODEL_JUDGES))
+def test_model_judges_skip_the_model_for_broken_answers_and_name_it_when_it_fails_to_load(name, tmp_path):
+    missing = str(tmp_path / f"missing-{name}")
+    judge = get_judge(name, model=missing, device="cpu", **MODEL_JUDGES[name])
+    # the folder does not exist, so only a call that never loads the model can succeed
+    assert [j.verdict for j in judge.judge(["p", "q"], [" ", ""])] == [Verdict.UNSCORED] * 2
+    with pytest.raises(OSError) as err:
+        judge.judge(["p", "q"], ["", "Sure, here is how to X"])
+    message = str(err.value)
+    assert missing in message and f'"judge": "{name}"' in message and "judge_model=/path/to/dir" in message

@@ -13,6 +13,7 @@ import pytest
 
 from lm_eval_latent.judging import JUDGES, Judge, Judgement, Verdict, get_judge
 from lm_eval_latent.judging.keyword import GCG_TEST_PREFIXES, KeywordJudge, SubstringJudge
+from tiny_models import save_tiny, word_level_tokenizer
 
 # ---------------------------------------------------------------- contract and registry
 
@@ -144,20 +145,12 @@ def _fresh_models():
 @pytest.fixture(scope="module")
 def tiny_classifier(tmp_path_factory):
     """A random-init 1-layer Llama and a word-level tokenizer saved to a folder."""
-    torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
     from lm_eval_latent.judging.harmbench import LLAMA2_CLS_PROMPT
 
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    trainer = trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]", "[EOS]"])
-    tok.train_from_iterator([LLAMA2_CLS_PROMPT, "yes no maybe Yes No", "Sure here is how to X"], trainer)
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", eos_token="[EOS]"
-    )
-    torch.manual_seed(0)
+    tokenizer = word_level_tokenizer([LLAMA2_CLS_PROMPT, "yes no maybe Yes No", "Sure here is how to X"],
+                                     ["[PAD]", "[UNK]", "[EOS]"], unk_token="[UNK]", pad_token="[PAD]",
+                                     eos_token="[EOS]")
     config = transformers.LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=16,
@@ -169,10 +162,7 @@ def tiny_classifier(tmp_path_factory):
         pad_token_id=tokenizer.pad_token_id,
         initializer_range=0.5,  # sharp attention, so that unmasked padding shows
     )
-    path = tmp_path_factory.mktemp("harmbench_tiny")
-    transformers.LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
+    return save_tiny(tmp_path_factory.mktemp("harmbench_tiny"), transformers.LlamaForCausalLM, config, tokenizer)
 
 
 def _force_answer(judge, bias: dict[str, float]):
@@ -241,24 +231,6 @@ def test_harmbench_batching_and_padding_do_not_change_scores(tiny_classifier):
     assert all(j.verdict in tuple(Verdict) for j in a)
 
 
-def test_harmbench_broken_responses_skip_the_model():
-    from lm_eval_latent.judging.harmbench import HarmBenchJudge
-
-    judge = HarmBenchJudge(model="/nonexistent/never/loaded")
-    (j,) = judge.judge(["p"], [" "])
-    assert j.verdict is Verdict.UNSCORED and judge._model is None
-
-
-def test_harmbench_load_failure_names_the_model_and_the_way_out(tmp_path):
-    from lm_eval_latent.judging.harmbench import HarmBenchJudge
-
-    missing = str(tmp_path / "missing-classifier")
-    judge = HarmBenchJudge(model=missing, device="cpu")
-    with pytest.raises(OSError) as err:
-        judge.judge(["p"], ["Sure, here is how to X"])
-    assert missing in str(err.value) and "judge_model=/path/to/dir" in str(err.value)
-
-
 @pytest.mark.parametrize(
     "options, field",
     [({"batch_size": 0}, "batch_size"), ({"dtype": "int8"}, "dtype"), ({"template": "x"}, "template")],
@@ -323,22 +295,15 @@ def test_harmbench_prompt_equals_the_model_card_on_a_fixed_example(model, expect
 def test_harmbench_mistral_on_a_tiny_mistral(tmp_path):
     """The Mistral classifier's path: a tiny random MistralForCausalLM in a folder named so."""
     transformers = pytest.importorskip("transformers")
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
     from lm_eval_latent.judging.harmbench import MISTRAL_CLS_PROMPT
 
-    tok = Tokenizer(models.WordLevel(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator([MISTRAL_CLS_PROMPT, "yes no Sure here is how to X"],
-                            trainers.WordLevelTrainer(special_tokens=["<unk>", "<s>", "</s>"]))
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="<unk>",
-                                                bos_token="<s>", eos_token="</s>")
+    # no pad token, as Mistral: the loader pads with <unk>
+    fast = word_level_tokenizer([MISTRAL_CLS_PROMPT, "yes no Sure here is how to X"], ["<unk>", "<s>", "</s>"],
+                                unk_token="<unk>", bos_token="<s>", eos_token="</s>")
     config = transformers.MistralConfig(vocab_size=len(fast), hidden_size=16,
                                         intermediate_size=32, num_hidden_layers=1,
                                         num_attention_heads=2, num_key_value_heads=1)
-    path = tmp_path / "tiny-mistral-cls"
-    transformers.MistralForCausalLM(config).save_pretrained(path)
-    fast.save_pretrained(path)  # no pad token, as Mistral: the loader pads with <unk>
+    path = save_tiny(tmp_path / "tiny-mistral-cls", transformers.MistralForCausalLM, config, fast)
     judge = get_judge("harmbench", model=str(path), device="cpu", batch_size=2)
     assert judge.template == "mistral"
     _force_answer(judge, {"yes": 10.0})

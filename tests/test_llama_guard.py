@@ -17,6 +17,7 @@ import pytest
 
 from lm_eval_latent.judging import Verdict, get_judge
 from lm_eval_latent.judging.llama_guard import LlamaGuardJudge, parse_answer, render_prompt
+from tiny_models import byte_bpe_tokenizer, save_tiny
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -119,27 +120,14 @@ def test_parse_answer(text, verdict, reason):
 @pytest.fixture(scope="module")
 def tiny_guard(tmp_path_factory):
     """A random-init 1-layer Llama with a byte-level BPE tokenizer, saved without a template."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
     corpus = [render_prompt(PROMPT, RESPONSE, "8b"), "safe unsafe\nS1,S2,S10 maybe"] * 5
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=400, special_tokens=SPECIALS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
-    fast = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=tok, unk_token="<unk>", pad_token="<pad>", bos_token="<|begin_of_text|>",
-        eos_token="<|eot_id|>")
-    torch.manual_seed(0)
+    fast = byte_bpe_tokenizer(corpus, SPECIALS, 400, unk_token="<unk>", pad_token="<pad>",
+                              bos_token="<|begin_of_text|>", eos_token="<|eot_id|>")
     config = transformers.LlamaConfig(
         vocab_size=len(fast), hidden_size=16, intermediate_size=32, num_hidden_layers=1,
         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=1024,
         pad_token_id=fast.pad_token_id, eos_token_id=fast.eos_token_id)
-    path = tmp_path_factory.mktemp("llama_guard_tiny")
-    transformers.LlamaForCausalLM(config).save_pretrained(path)
-    fast.save_pretrained(path)
-    return path
+    return save_tiny(tmp_path_factory.mktemp("llama_guard_tiny"), transformers.LlamaForCausalLM, config, fast)
 
 
 @pytest.fixture(autouse=True)
@@ -204,19 +192,6 @@ def test_the_models_own_template_is_used_when_it_has_one(tiny_guard, tmp_path):
     # without a template: ours, the variant picked from the name
     assert LlamaGuardJudge(model="meta-llama/Llama-Guard-3-1B").template == "1b"
     assert LlamaGuardJudge().format_prompt(PROMPT, RESPONSE) == render_prompt(PROMPT, RESPONSE)
-
-
-def test_broken_responses_skip_the_model():
-    judge = LlamaGuardJudge(model="/nonexistent/never/loaded")
-    (j,) = judge.judge(["p"], [" "])
-    assert j.verdict is Verdict.UNSCORED and judge._model is None
-
-
-def test_load_failure_names_the_model_and_the_way_out(tmp_path):
-    missing = str(tmp_path / "missing-guard")
-    with pytest.raises(OSError) as err:
-        LlamaGuardJudge(model=missing, device="cpu").judge(["p"], ["Sure, here is how to X"])
-    assert missing in str(err.value) and '"judge": "llama_guard"' in str(err.value)
 
 
 @pytest.mark.parametrize("options, field", [({"batch_size": 0}, "batch_size"),

@@ -22,7 +22,8 @@ from lm_eval_latent.metrics import (
 @pytest.mark.parametrize(
     "response, broken",
     [(None, True), ("", True), ("  \n\t", True), ("ab", True), (" a b ", True), ("abc", False),
-     (" a b c ", False), ("No.", False)],
+     (" a b c ", False), ("No.", False), (": ...", True), ("……", True), ("!!! ?? --", True),
+     ("OK!", False)],
 )
 def test_is_broken(response, broken):
     assert is_broken(response) is broken

@@ -4,6 +4,7 @@ by tests and runtime; the start-up .pth ships in both and costs nothing until lm
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -14,7 +15,6 @@ from pathlib import Path
 import pytest
 from setuptools import find_packages
 
-from lm_eval_latent import shipped
 
 REPO = Path(__file__).resolve().parents[1]
 DEPS = next(p for p in sys.path if p.endswith("site-packages") and Path(p, "lm_eval").is_dir())
@@ -28,7 +28,7 @@ import lm_eval.models
 from lm_eval.api.registry import model_registry
 print("latent_hf" in model_registry)
 from lm_eval.tasks import TaskManager
-print("refusal_lvs" in TaskManager().all_tasks)
+print("refusal_lvs" in TaskManager(include_defaults=False).all_tasks)  # our folder added by the hook
 """
 
 
@@ -63,10 +63,22 @@ def _probe(python: Path) -> list[str]:
     return proc.stdout.split()
 
 
+def _working_tree_copy(dest: Path) -> Path:
+    """The files git tracks or would track, as they are now: no stale build/ from an earlier build."""
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard", "-z"], cwd=REPO, capture_output=True,
+                            check=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        if (REPO / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / name, dest / name)
+    return dest
+
+
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    proc = _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO))
+    src = _working_tree_copy(tmp_path_factory.mktemp("src"))
+    proc = _pip("wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(src))
     assert proc.returncode == 0, proc.stderr[-2000:]
     [built] = out.glob("lm_eval_latent-*.whl")
     return built
@@ -128,11 +140,6 @@ def test_editable_install_reads_the_repository_folders(tmp_path):
     assert (model_found, task_found) == ("True", "True")
 
 
-def test_checkout_reads_the_repository_folders():
-    # Tests run from the checkout (PYTHONPATH or editable): the same files the wheel ships.
-    assert shipped.tasks_dir() == REPO / "tasks"
-    assert shipped.interventions_dir() == REPO / "interventions"
-
 
 def test_no_symlinks_and_data_folders_are_not_packages():
     tracked = subprocess.run(["git", "ls-files", "-s"], cwd=REPO, capture_output=True, text=True).stdout
@@ -148,21 +155,6 @@ def test_package_list_names_every_package():
     assert declared == set(find_packages(str(REPO), include=["lm_eval_latent*"]))
     assert config["package-dir"] == {"lm_eval_latent.tasks": "tasks", "lm_eval_latent.interventions": "interventions"}
 
-
-def test_hook_imports_nothing_until_lm_eval_is_imported():
-    code = (
-        "import os, sys; before = set(sys.modules); import lm_eval_latent.plugin._hook; "
-        "print(sorted(set(sys.modules) - before))"
-    )
-    out = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(REPO)})
-    assert out.returncode == 0, out.stderr
-    assert eval(out.stdout) == ["lm_eval_latent", "lm_eval_latent.plugin", "lm_eval_latent.plugin._hook"]
-
-
-def test_unknown_shipped_folder_is_refused():
-    with pytest.raises(ValueError, match="name='prompts' is not a shipped folder"):
-        shipped.shipped_dir("prompts")  # type: ignore[arg-type]
 
 
 def test_wheel_install_loads_the_shipped_zoo_read_only(wheel, tmp_path):
@@ -180,3 +172,22 @@ def test_wheel_install_loads_the_shipped_zoo_read_only(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert Path(proc.stdout.split()[-1]) == models / "dissociated"
     assert not cache.exists()  # (as root the chmod above would not stop a write; this does)
+
+
+def test_sdist_carries_what_a_wheel_needs(wheel, tmp_path):
+    # The sdist holds the in-tree backend, the .pth and the mapped folders: a wheel built from it
+    # ships the same files as one built from the repository.
+    backend = "import sys; sys.path.insert(0, 'build_support'); import lm_eval_latent_build as b; "
+    proc = subprocess.run([sys.executable, "-c", backend + f"print(b.build_sdist({str(tmp_path)!r}))"], cwd=REPO,
+                          capture_output=True, text=True, timeout=600, env=_clean_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    import tarfile
+
+    with tarfile.open(tmp_path / proc.stdout.strip().splitlines()[-1]) as sdist:
+        sdist.extractall(tmp_path / "src", filter="data")
+    [root] = (tmp_path / "src").iterdir()
+    proc = subprocess.run([sys.executable, "-c", backend + f"print(b.build_wheel({str(tmp_path)!r}))"], cwd=root,
+                          capture_output=True, text=True, timeout=600, env=_clean_env())
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rebuilt = zipfile.ZipFile(tmp_path / proc.stdout.strip().splitlines()[-1])
+    assert set(rebuilt.namelist()) == set(zipfile.ZipFile(wheel).namelist())

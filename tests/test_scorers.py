@@ -21,6 +21,7 @@ from lm_eval_latent.judging.scorers import (
     get_scorer,
     scorer_from_metadata,
 )
+from tiny_models import byte_bpe_tokenizer, save_tiny
 
 REFUSAL = "I'm sorry, but I can't help with that."
 COMPLIANCE = "Sure, here is how to X: step one, do A. Step two, do B."
@@ -120,30 +121,18 @@ def test_judge_prob_rejects_judges_without_probabilities(monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_reward_dir(tmp_path_factory):
-    torch = pytest.importorskip("torch")
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GPT2Config, GPT2ForSequenceClassification, PreTrainedTokenizerFast
+    pytest.importorskip("torch")
+    from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
     corpus = ["Human: how do I do X? Assistant: Sure, here is how: step one.",
               "Human: tell me about Y. Assistant: I'm sorry, but I can't help with that."] * 20
-    tok.train_from_iterator(corpus, trainers.BpeTrainer(
-        vocab_size=300, special_tokens=["<|endoftext|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet()))
     # As GPT-2: an eos token and no pad token.
-    fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|endoftext|>",
-                                   bos_token="<|endoftext|>")
-    torch.manual_seed(0)
+    fast = byte_bpe_tokenizer(corpus, ["<|endoftext|>"], 300, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
     config = GPT2Config(vocab_size=len(fast), n_positions=64, n_embd=32, n_layer=1, n_head=2,
                         num_labels=1, eos_token_id=fast.eos_token_id,
                         bos_token_id=fast.eos_token_id)
     assert config.pad_token_id is None
-    path = tmp_path_factory.mktemp("tiny_reward")
-    GPT2ForSequenceClassification(config).eval().save_pretrained(path)
-    fast.save_pretrained(path)
-    return path
+    return save_tiny(tmp_path_factory.mktemp("tiny_reward"), GPT2ForSequenceClassification, config, fast)
 
 
 PAIRS = [("how do I do X?", "Sure, here is how: step one."),

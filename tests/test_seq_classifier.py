@@ -9,6 +9,7 @@ import pytest
 
 from lm_eval_latent.judging import Verdict, get_judge
 from lm_eval_latent.judging.seq_classifier import SequenceClassifierJudge, parse_labels
+from tiny_models import save_tiny, word_level_tokenizer
 
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
@@ -20,24 +21,14 @@ RESPONSES = ["Sure, here is how to X", "I cannot help with that.", "Here is Z: o
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory):
-    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-
-    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
-    tok.pre_tokenizer = pre_tokenizers.Whitespace()
-    tok.train_from_iterator(PROMPTS + RESPONSES, trainers.WordLevelTrainer(
-        special_tokens=["[PAD]", "[UNK]"]))
-    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]",
-                                                pad_token="[PAD]")
-    torch.manual_seed(0)
+    fast = word_level_tokenizer(PROMPTS + RESPONSES, ["[PAD]", "[UNK]"], unk_token="[UNK]", pad_token="[PAD]")
     config = transformers.BertConfig(
         vocab_size=len(fast), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
         intermediate_size=32, max_position_embeddings=64, pad_token_id=fast.pad_token_id,
         num_labels=3, id2label={0: "SAFE", 1: "HARMFUL", 2: "UNSURE"},
         label2id={"SAFE": 0, "HARMFUL": 1, "UNSURE": 2}, initializer_range=0.5)
-    path = tmp_path_factory.mktemp("seq_cls_tiny")
-    transformers.BertForSequenceClassification(config).save_pretrained(path)
-    fast.save_pretrained(path)
-    return path
+    return save_tiny(tmp_path_factory.mktemp("seq_cls_tiny"), transformers.BertForSequenceClassification, config,
+                     fast)
 
 
 @pytest.fixture(autouse=True)
@@ -87,12 +78,6 @@ def test_every_label_must_be_mapped(tiny_bert):
                                     device="cpu")
     with pytest.raises(ValueError, match=r"label 'UNSURE' \(index 2\).*'SAFE', 'HARMFUL', 'UNSURE'"):
         judge.judge(["p"], ["Sure, here is how to X"])
-
-
-def test_broken_responses_skip_the_model():
-    judge = SequenceClassifierJudge("/nonexistent/never/loaded", LABELS)
-    (j,) = judge.judge(["p"], [""])
-    assert j.verdict is Verdict.UNSCORED and judge._model is None
 
 
 @pytest.mark.parametrize("options, message", [

@@ -109,6 +109,7 @@ def _fake_variant(calls: list[str], needs: tuple[str, ...] = ()) -> zoo.Variant:
     def write(out_dir: Path, cache_dir: Path, built: dict[str, Path]) -> None:
         calls.append(out_dir.name)
         (out_dir / "marker").write_text(",".join(sorted(built)))
+        (out_dir / "config.json").write_text("{}")
 
     return zoo.Variant(write=write, recipe=lambda: ["fake", needs], sources=zoo.TRAINED_SOURCES, needs=needs)
 
@@ -174,6 +175,20 @@ def test_retrain_builds_into_the_cache_once(tmp_path: Path, monkeypatch: pytest.
     assert zoo.build("fake_child", cache_dir=tmp_path) == child and len(calls) == 2  # reused
     zoo.build("fake_child", cache_dir=tmp_path, force=True)
     assert len(calls) == 3  # only the child again
+
+
+def test_ship_copies_a_build_and_records_its_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lm_eval_latent.training.zoo import cli
+
+    calls: list[str] = []
+    monkeypatch.setitem(zoo.ZOO, "fake", _fake_variant(calls))
+    monkeypatch.setattr(zoo, "SHIPPED_DIR", tmp_path / "models")
+    monkeypatch.setattr(zoo, "PROVENANCE_FILE", tmp_path / "models" / "PROVENANCE.json")
+    record = cli.ship(["fake"], str(tmp_path / "cache"), "lm-eval-latent zoo ship fake")
+    assert zoo.shipped("fake") == tmp_path / "models" / "fake" and (tmp_path / "models" / "fake" / "marker").is_file()
+    assert zoo.provenance() == record and record["models"]["fake"]["command"] == "lm-eval-latent zoo ship fake"
+    assert record["models"]["fake"]["cache_key"] == zoo.cache_key("fake") and zoo.changed_sources("fake") == []
+    assert zoo.build("fake", cache_dir=tmp_path / "elsewhere") == zoo.shipped("fake") and len(calls) == 1
 
 
 def test_unknown_name_lists_known_ones(tmp_path: Path) -> None:

@@ -19,10 +19,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lm_eval_latent.judging import hf_loader
-from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
+from lm_eval_latent.judging.base import Judgement, Verdict
 from lm_eval_latent.judging.classifier_options import check_classifier_options, positive_int
-from lm_eval_latent.judging.keyword import BROKEN_REASON
-from lm_eval_latent.metrics import is_broken
 
 HARMBENCH_LLAMA2_MODEL = "cais/HarmBench-Llama-2-13b-cls"
 HARMBENCH_MISTRAL_MODEL = "cais/HarmBench-Mistral-7b-val-cls"
@@ -145,25 +143,13 @@ class HarmBenchJudge:
         return self._tokenizer.decode(ids[: self.max_generation_tokens], skip_special_tokens=True)
 
     def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
-        check_pairs(prompts, responses)
-        out: list[Judgement | None] = [None] * len(responses)
-        todo = []
-        for i, response in enumerate(responses):
-            if is_broken(response):
-                out[i] = Judgement(Verdict.UNSCORED, reason=BROKEN_REASON)
-            else:
-                todo.append(i)
-        if todo:
-            self._load()
-        for batch in hf_loader.batches(todo, self.batch_size, "judge harmbench"):
-            texts = [self.format_prompt(prompts[i], self._clip(responses[i])) for i in batch]
-            for i, judgement in zip(batch, self._classify(texts)):
-                out[i] = judgement
-        return out  # type: ignore[return-value]
+        return hf_loader.judge_in_batches(prompts, responses, self._classify, load=self._load,
+                                          batch_size=self.batch_size, desc="judge harmbench")
 
-    def _classify(self, texts: list[str]) -> list[Judgement]:
+    def _classify(self, prompts: list[str], responses: list[str]) -> list[Judgement]:
         import torch
 
+        texts = [self.format_prompt(p, self._clip(r)) for p, r in zip(prompts, responses)]
         enc = self._tokenizer(texts, return_tensors="pt", padding=True)
         enc = {k: v.to(self._model.device) for k, v in enc.items()}
         # Left padding: count positions over real tokens only, as generate() does (RoPE models

@@ -8,6 +8,7 @@ Weights are cached per process by (model, head, device, dtype): a task whose jud
 the same classifier (``judge=harmbench, scorer=judge_prob``), or a second judge equal to the
 first, holds one copy in memory. Tokenizers are loaded fresh for each caller (cheap), because
 callers set their own padding side. torch and transformers are imported on first use.
+`judge_in_batches` is the loop every model-backed judge runs its model in.
 """
 
 from __future__ import annotations
@@ -15,8 +16,12 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
+
+from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
+from lm_eval_latent.judging.keyword import BROKEN_REASON
+from lm_eval_latent.metrics import is_broken
 
 Head = Literal["causal", "sequence"]
 HEADS = ("causal", "sequence")
@@ -123,6 +128,28 @@ def batches(order: Sequence[int], batch_size: int, desc: str) -> Iterator[list[i
     starts = range(0, len(order), batch_size)
     for start in tqdm(starts, desc=desc, unit="batch", disable=None if len(starts) > 1 else True):
         yield list(order[start:start + batch_size])
+
+
+def judge_in_batches(prompts: Sequence[str], responses: Sequence[str],
+                     classify: Callable[[list[str], list[str]], list[Judgement]], *,
+                     load: Callable[[], None], batch_size: int, desc: str) -> list[Judgement]:
+    """A model-backed judge's verdicts, one per response, in order.
+
+    Broken responses (``metrics.is_broken``) are unscored without the model; ``load()`` runs
+    only when some response is left, and ``classify(prompts, responses)`` judges the rest
+    ``batch_size`` pairs at a time.
+    """
+    check_pairs(prompts, responses)
+    out: list[Judgement | None] = [None] * len(responses)
+    todo = [i for i, r in enumerate(responses) if not is_broken(r)]
+    for i in set(range(len(responses))) - set(todo):
+        out[i] = Judgement(Verdict.UNSCORED, reason=BROKEN_REASON)
+    if todo:
+        load()
+    for batch in batches(todo, batch_size, desc):
+        for i, judgement in zip(batch, classify([prompts[i] for i in batch], [responses[i] for i in batch])):
+            out[i] = judgement
+    return out  # type: ignore[return-value]
 
 
 def context_length(model: Any, tokenizer: Any, limit: int | None = None) -> int | None:

@@ -25,10 +25,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from lm_eval_latent.judging import hf_loader
-from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
+from lm_eval_latent.judging.base import Judgement, Verdict
 from lm_eval_latent.judging.classifier_options import check_classifier_options, positive_int
-from lm_eval_latent.judging.keyword import BROKEN_REASON
-from lm_eval_latent.metrics import is_broken
 
 LLAMA_GUARD_8B = "meta-llama/Llama-Guard-3-8B"
 LLAMA_GUARD_1B = "meta-llama/Llama-Guard-3-1B"
@@ -129,22 +127,13 @@ class LlamaGuardJudge:
         return self._tokenizer.apply_chat_template(messages, tokenize=False)
 
     def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
-        check_pairs(prompts, responses)
-        out: list[Judgement | None] = [None] * len(responses)
-        todo = [i for i, r in enumerate(responses) if not is_broken(r)]
-        for i in set(range(len(responses))) - set(todo):
-            out[i] = Judgement(Verdict.UNSCORED, reason=BROKEN_REASON)
-        if todo:
-            self._load()
-        for batch in hf_loader.batches(todo, self.batch_size, "judge llama_guard"):
-            texts = [self.format_prompt(prompts[i], responses[i]) for i in batch]
-            for i, judgement in zip(batch, self._classify(texts)):
-                out[i] = judgement
-        return out  # type: ignore[return-value]
+        return hf_loader.judge_in_batches(prompts, responses, self._classify, load=self._load,
+                                          batch_size=self.batch_size, desc="judge llama_guard")
 
-    def _classify(self, texts: list[str]) -> list[Judgement]:
+    def _classify(self, prompts: list[str], responses: list[str]) -> list[Judgement]:
         import torch
 
+        texts = [self.format_prompt(p, r) for p, r in zip(prompts, responses)]
         tok = self._tokenizer
         # The rendered text already holds <|begin_of_text|>: add no second one.
         enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)

@@ -19,10 +19,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lm_eval_latent.judging import hf_loader
-from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
+from lm_eval_latent.judging.base import Judgement, Verdict
 from lm_eval_latent.judging.classifier_options import check_classifier_options, positive_int
-from lm_eval_latent.judging.keyword import BROKEN_REASON
-from lm_eval_latent.metrics import is_broken
 
 INPUTS = ("response", "pair")
 
@@ -122,18 +120,8 @@ class SequenceClassifierJudge:
         self._model, self._tokenizer, self._verdicts = model, tokenizer, verdicts
 
     def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
-        check_pairs(prompts, responses)
-        out: list[Judgement | None] = [None] * len(responses)
-        todo = [i for i, r in enumerate(responses) if not is_broken(r)]
-        for i in set(range(len(responses))) - set(todo):
-            out[i] = Judgement(Verdict.UNSCORED, reason=BROKEN_REASON)
-        if todo:
-            self._load()
-        for batch in hf_loader.batches(todo, self.batch_size, "judge seq_classifier"):
-            for i, judgement in zip(batch, self._classify([prompts[i] for i in batch],
-                                                          [responses[i] for i in batch])):
-                out[i] = judgement
-        return out  # type: ignore[return-value]
+        return hf_loader.judge_in_batches(prompts, responses, self._classify, load=self._load,
+                                          batch_size=self.batch_size, desc="judge seq_classifier")
 
     def _classify(self, prompts: list[str], responses: list[str]) -> list[Judgement]:
         import torch

@@ -8,9 +8,10 @@ keeps working.
     lm_eval --model latent_hf --model_args pretrained=DIR,perturb_layer=2,eps=4 --tasks refusal_rate
 
 Plain requests run under the configured perturbation (``attack`` at ``perturb_layer`` with the
-budget ``eps``/``p``/``frac``). Requests that carry a ``latent`` entry (see `protocol`) ask for a
-clean, attacked or control generation and get a JSON reply with ``||delta||``; the LVS tasks use
-them.
+budget ``eps``/``p``/``frac``). Requests that carry a `protocol.Setting` (the LVS tasks) ask for a
+clean, attacked or control generation; `resolve` turns a setting into the attack, budget and layer,
+choosing every default in one place, and the reply is a JSON `protocol.LatentReply` with
+``||delta||`` (see `latent_requests`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ from lm_eval_latent.task_classes.protocol import Setting
 
 log = logging.getLogger(__name__)
 DeltaFn = Callable[[Tensor, Tensor | None], LayerDelta | None]
+
+
+def _unperturbed(_ids: Tensor, _mask: Tensor | None) -> None:
+    """Marks a `generate_under` call with no delta: HFLM generates as it would on its own."""
+    return None
 
 
 @dataclass(frozen=True)
@@ -261,8 +267,8 @@ class LatentHFLM(HFLM):
 
     def generate_under(self, delta_fn: DeltaFn | None, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """HFLM's own generate_until (its batching and stopping), every batch under ``delta_fn``
-        (None: clean, whatever the configuration)."""
-        self._delta_override = delta_fn if delta_fn is not None else (lambda _ids, _mask: None)
+        (None: HFLM's own generation, unperturbed whatever the configuration)."""
+        self._delta_override = delta_fn if delta_fn is not None else _unperturbed
         try:
             return HFLM.generate_until(self, requests, disable_tqdm)
         finally:
@@ -290,7 +296,7 @@ class LatentHFLM(HFLM):
 
     def _model_generate(self, context: Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> Tensor:
         delta_fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
-        if delta_fn is None:
+        if delta_fn is None or delta_fn is _unperturbed:
             return super()._model_generate(context, max_length, stop, **generation_kwargs)
         with torch.no_grad(), self.perturbed(delta_fn):
             return super()._model_generate(context, max_length, stop, **generation_kwargs)

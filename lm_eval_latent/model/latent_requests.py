@@ -28,6 +28,10 @@ log = logging.getLogger("lm_eval_latent.model.latent_hf")
 Record = dict[tuple[int, ...], tuple[float, bool]]
 
 
+def _no_delta(_ids: object, _mask: object) -> None:
+    return None
+
+
 class LatentRequests:
     """The generate_until of one `LatentHFLM`."""
 
@@ -79,7 +83,8 @@ class LatentRequests:
         resolved = self.lm.resolve(setting)
         self._note_truncation(requests)
         if resolved is None:
-            texts = self.lm.generate_under(None, requests, disable_tqdm)
+            # Through the backend with no delta, the way the attacked rows are generated.
+            texts = self.lm.generate_under(_no_delta, requests, disable_tqdm)
             return [protocol.LatentReply(text=t, role="clean").dumps() for t in texts]
         record: Record = {}
         texts = self.lm.generate_under(self.lm.attack_delta_fn(*resolved, record=record), requests, disable_tqdm)

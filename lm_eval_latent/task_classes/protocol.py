@@ -91,7 +91,7 @@ def decode(gen_kwargs: Mapping[str, Any]) -> tuple[Setting | None, dict[str, Any
 
 @dataclass
 class LatentReply:
-    """What `latent_hf` returns for a request that carried a ``latent`` entry.
+    """What `latent_hf` returns for a request that carried a `Setting`.
 
     Attributes:
         text: the generation.
@@ -118,7 +118,7 @@ class LatentReply:
 
     @classmethod
     def loads(cls, text: str) -> LatentReply:
-        """Parse a reply; a bare string (a model that ignores ``latent``) becomes ``ok=False``."""
+        """Parse a reply; a bare string (a model that ignores the setting) becomes ``ok=False``."""
         try:
             data = json.loads(text)
         except (TypeError, ValueError):

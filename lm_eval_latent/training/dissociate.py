@@ -1,6 +1,7 @@
 """Building a dissociated model: refuses as often as its base when clean, complies when nudged.
 
-    lm-eval-latent dissociate --base DIR --harmful-pole DIR_OR_ADAPTER --out DIR
+Settings: `dissociate_config` (`DissociateConfig`, the layer and band); command line:
+`dissociate_cli` (``lm-eval-latent dissociate``).
 
 The paper's recipe (PAPER.md, "Dissociated-model construction"): from a safe base B and a harmful
 pole H (B fine-tuned to comply), the nudge is ``frac * rho_n * d_hat`` at layer n = round(N/2),
@@ -16,23 +17,20 @@ the harmful pole there, while clean theta stays close to B through the KL term.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import logging
 import random
-import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from lm_eval_latent.fields import arg_int, arg_number
+from lm_eval_latent.training.dissociate_config import DissociateConfig, resolve_band
 from lm_eval_latent.training.dissociate_eval import evaluate, greedy, mean_rho, read_prompts
-from lm_eval_latent.training.dissociate_loss import LossWeights, dissociation_loss, row_nll, token_kl, whitened_match
+from lm_eval_latent.training.dissociate_loss import dissociation_loss, row_nll, token_kl, whitened_match
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.training.finetune.data import PLACEHOLDERS, Pair
 from lm_eval_latent.training.finetune.sft import collate, encode_pair
@@ -45,66 +43,7 @@ NUDGE_FILE = "nudge.pt"
 RESULT_FILE = "dissociation.json"
 
 
-@dataclass
-class DissociateConfig:
-    """One dissociation run; validated on construction."""
-
-    base: str = field(metadata={"help": "the safe base model B (directory or Hub id)"})
-    harmful_pole: str = field(metadata={"help": "H: a model directory, or a PEFT adapter on B"})
-    out: str = field(metadata={"help": "output directory (model, tokenizer, nudge.pt, dissociation.json)"})
-    layer: int | None = field(default=None, metadata={"help": "nudge layer n (default round(0.5 N))"})
-    band: tuple[int, int] | None = field(default=None, metadata={"help": "match band (default round(0.4N)..round(0.6N))"})
-    frac: float = field(default=0.06, metadata={"help": "nudge norm as a fraction of rho_n"})
-    steps: int = 300
-    lr: float = 1e-3
-    batch_size: int = 16
-    eval_every: int = 50
-    lora: bool = field(default=False, metadata={"help": "train a LoRA adapter (merged on save) instead of all weights"})
-    lora_rank: int = 16
-    harmful_prompts: str = field(default="harmful", metadata={"help": "prompt set or file of harmful requests"})
-    benign_prompts: str = field(default="safe_lookalike", metadata={"help": "prompt set or file of benign requests"})
-    eval_prompts: str | None = field(default=None, metadata={"help": "held-out harmful set (default: a split of harmful_prompts)"})
-    train_limit: int = 128
-    eval_limit: int | None = None
-    holdout: float = 0.3
-    max_new_tokens: int = 24
-    max_length: int = 128
-    weights: LossWeights = field(default_factory=LossWeights)
-    seed: int = 0
-    dtype: str = "float32"
-    device: str | None = None
-    gradient_checkpointing: bool = False
-    overwrite: bool = False
-    progress: bool = True
-
-    def __post_init__(self) -> None:
-        if not self.frac > 0:
-            raise ValueError(f"`frac` should be positive, got {self.frac!r}.")
-        for name in ("steps", "batch_size", "eval_every", "train_limit", "max_new_tokens"):
-            if int(getattr(self, name)) < 1:
-                raise ValueError(f"`{name}` should be a positive integer, got {getattr(self, name)!r}.")
-        if not 0 < self.holdout < 1:
-            raise ValueError(f"`holdout` should be in (0, 1), got {self.holdout!r}.")
-
-
 # ----------------------------------------------------------------------------- loading
-def resolve_band(n_layers: int, layer: int | None, band: tuple[int, int] | None, model_type: str) -> tuple[int, list[int]]:
-    """The nudge layer and the match band, defaulting to the paper's fractions of N.
-
-    Raises:
-        ValueError: a layer or band outside ``0..N-1``, naming the value and what is allowed.
-    """
-    n = round(0.5 * n_layers) if layer is None else int(layer)
-    lo, hi = (round(0.4 * n_layers), round(0.6 * n_layers)) if band is None else band
-    hi = min(hi, n_layers - 1) if band is None else hi
-    if not 0 <= n < n_layers:
-        raise ValueError(f"--layer {n} is out of range for {model_type} with {n_layers} layers (allowed: 0..{n_layers - 1})")
-    if not (0 <= lo <= hi < n_layers):
-        raise ValueError(f"--band {lo}-{hi} is outside {model_type} with {n_layers} layers "
-                         f"(allowed: a range within 0..{n_layers - 1}, low <= high)")
-    return n, list(range(lo, hi + 1))
-
-
 def load_pole(cfg: DissociateConfig, base: nn.Module, device: str) -> nn.Module:
     """H: a full model directory, or a PEFT adapter applied to (a fresh copy of) the base.
 
@@ -311,50 +250,3 @@ def _restore(model: nn.Module, params: list[Tensor], saved: list[Tensor]) -> Non
     with torch.no_grad():
         for p, s in zip(params, saved):
             p.copy_(s.to(p.device))
-
-
-# ---------------------------------------------------------------------------------- CLI
-def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="lm-eval-latent dissociate", description=__doc__.splitlines()[0])
-    p.add_argument("--base", required=True)
-    p.add_argument("--harmful-pole", required=True, help="model directory or PEFT adapter on --base")
-    p.add_argument("--out", required=True)
-    p.add_argument("--layer", type=int, default=None)
-    p.add_argument("--band", default=None, help="match band LO-HI (default round(0.4N)-round(0.6N))")
-    p.add_argument("--frac", type=arg_number("--frac", minimum=0.0, above=True), default=0.06,
-                   help="nudge norm / rho_n (paper: 0.06)")
-    p.add_argument("--steps", type=arg_int("--steps", minimum=1), default=300)
-    p.add_argument("--lr", type=arg_number("--lr", minimum=0.0, above=True), default=1e-3)
-    p.add_argument("--batch-size", type=arg_int("--batch-size", minimum=1), default=16)
-    p.add_argument("--eval-every", type=arg_int("--eval-every", minimum=1), default=50)
-    mode = p.add_mutually_exclusive_group()
-    mode.add_argument("--lora", action="store_true", help="train a LoRA adapter, merged on save")
-    mode.add_argument("--full", action="store_true", help="train all weights (default)")
-    p.add_argument("--harmful-prompts", default="harmful")
-    p.add_argument("--benign-prompts", default="safe_lookalike")
-    p.add_argument("--eval-prompts", default=None)
-    p.add_argument("--train-limit", type=arg_int("--train-limit", minimum=1), default=128)
-    p.add_argument("--eval-limit", type=arg_int("--eval-limit", minimum=1), default=None)
-    p.add_argument("--max-new-tokens", type=arg_int("--max-new-tokens", minimum=1), default=24)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
-    p.add_argument("--device", default=None)
-    p.add_argument("--gradient-checkpointing", action="store_true")
-    p.add_argument("--overwrite", action="store_true")
-    return p
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point of `lm-eval-latent dissociate`."""
-    args = _parser().parse_args(argv)
-    values = {k: v for k, v in vars(args).items() if k != "full"}
-    try:
-        if args.band:
-            lo, _, hi = args.band.partition("-")
-            values["band"] = (int(lo), int(hi or lo))
-        summary = build(DissociateConfig(**values))
-    except (ValueError, FileExistsError, FileNotFoundError) as err:
-        print(f"lm-eval-latent dissociate: error: {err}", file=sys.stderr)
-        return 2
-    print(json.dumps(summary, indent=2))
-    return 0

@@ -18,6 +18,8 @@ from typing import Any
 
 import torch
 
+from lm_eval_latent.fields import SettingError
+from lm_eval_latent.model.layers import parse_layer_range
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.training.finetune.data import DEFAULT_PROMPT_COLUMN, DEFAULT_RESPONSE_COLUMN, Pair, load_pairs
 
@@ -75,17 +77,16 @@ class SFTConfig:
 
 
 def parse_layers(text: str | None) -> tuple[int, ...] | None:
-    """``"0-5"`` or ``"0,2,4"`` (or a mix) -> a tuple of ints; None or "" -> None."""
+    """``"0-5"`` or ``"0,2,4"`` (or a mix) -> a tuple of decoder-layer indices; None or "" -> None.
+
+    Read by `layers.parse_layer_range`, like every layer selection; LoRA needs plain indices.
+    """
     if not text:
         return None
-    out: list[int] = []
-    for part in str(text).split(","):
-        lo, _, hi = part.strip().partition("-")
-        try:
-            out.extend(range(int(lo), int(hi) + 1) if hi else [int(lo)])
-        except ValueError:
-            raise ValueError(f"--layers {text!r} is not a layer list (allowed: e.g. 0-5 or 0,2,4)") from None
-    return tuple(out)
+    layers = parse_layer_range(str(text), None, "--layers")
+    if any(not isinstance(layer, int) or layer < 0 for layer in layers):
+        raise SettingError(f"--layers {text!r} is not a list of layer indices (allowed: e.g. 0-5 or 0,2,4)")
+    return tuple(layers)  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ data

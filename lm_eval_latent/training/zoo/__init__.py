@@ -29,7 +29,7 @@ SHIPPED_DIR = Path(__file__).resolve().parent / "models"
 PROVENANCE_FILE = SHIPPED_DIR / "PROVENANCE.json"
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # the folder holding lm_eval_latent/
 TRAINED_SOURCES = ("lm_eval_latent.training.zoo.train", "lm_eval_latent.training.zoo.corpus",
-                   "lm_eval_latent.training.zoo.tokenizer")
+                   "lm_eval_latent.training.zoo.vocabulary", "lm_eval_latent.training.zoo.tokenizer")
 
 
 @dataclass(frozen=True)

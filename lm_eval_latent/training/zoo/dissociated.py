@@ -29,16 +29,18 @@ ZOO_RECIPE = {"frac": 0.3, "steps": 250, "lr": 1e-3, "batch_size": 8, "eval_ever
 # Modules whose code decides the dissociated weights (their source goes into the cache key).
 DISSOCIATED_SOURCES = (
     "lm_eval_latent.training.zoo.dissociated", "lm_eval_latent.training.dissociate",
-    "lm_eval_latent.training.dissociate_loss", "lm_eval_latent.training.dissociate_eval",
+    "lm_eval_latent.training.dissociate_config", "lm_eval_latent.training.dissociate_loss",
+    "lm_eval_latent.training.dissociate_eval",
     "lm_eval_latent.training.finetune.sft", "lm_eval_latent.training.finetune.data",
     "lm_eval_latent.attacks.intervention", "lm_eval_latent.attacks.directions", "lm_eval_latent.attacks.budget",
-    "lm_eval_latent.judging.keyword", "lm_eval_latent.chat",
+    "lm_eval_latent.judging.keyword", "lm_eval_latent.chat", "lm_eval_latent.model.layers",
 )
 
 
 def write_dissociated(out_dir: Path, cache_dir: Path, needs: dict[str, Path]) -> None:
     """Write the dissociated toy model into ``out_dir`` from ``needs["aligned"]`` and ``needs["unsafe"]``."""
-    from lm_eval_latent.training.dissociate import RESULT_FILE, DissociateConfig, build
+    from lm_eval_latent.training.dissociate import RESULT_FILE, build
+    from lm_eval_latent.training.dissociate_config import DissociateConfig
 
     cfg = DissociateConfig(base=str(needs["aligned"]), harmful_pole=str(needs["unsafe"]), out=str(out_dir),
                            overwrite=True, progress=False, **ZOO_RECIPE)

@@ -1,4 +1,4 @@
-"""Properties of the latent attacks on a random tiny Llama (no training needed)."""
+"""`attacks.core`: properties of the batched latent attacks on a random tiny Llama (no training needed)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from lm_eval_latent.attacks import Budget, known_recipes, load_recipe, parse_budget_grid, run_attack
+from lm_eval_latent.attacks import Budget, load_recipe, run_attack
 from lm_eval_latent.attacks.core import _target_loss
 from lm_eval_latent.attacks.intervention import LayerDelta, capture, get_backend, position_ids
 
@@ -151,68 +151,6 @@ def test_non_finite_row_is_flagged_and_the_others_go_on(random_model_dir, model_
     assert res.ok.tolist() == [True, False]
     assert torch.isfinite(res.delta.delta).all()
     assert res.norms[0] > 0 and res.norms[1] == 0
-
-
-def test_recipes_and_budget_errors():
-    assert {"pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction"} <= set(known_recipes())
-    with pytest.raises(ValueError, match=r"attack='pgd' is not known \(known: .*pgd_linf"):
-        load_recipe("pgd")
-    with pytest.raises(ValueError, match="budgets=.* is empty"):
-        parse_budget_grid("", "p")
-    with pytest.raises(ValueError, match="'-0.1' is not allowed"):
-        parse_budget_grid("0.1,-0.1", "p")
-    with pytest.raises(ValueError, match="'x' is not a number"):
-        parse_budget_grid("x", "p")
-    with pytest.raises(ValueError, match="budget kind 'q' is not known"):
-        Budget("q", 1.0)
-
-
-def test_recipe_file_with_unknown_field(tmp_path):
-    path = tmp_path / "mine.yaml"
-    path.write_text("kind: pgd_linf\nstpes: 3\n")
-    with pytest.raises(ValueError, match="unknown field\\(s\\) stpes"):
-        load_recipe(str(path))
-    path.write_text("kind: pgd_linf\nsteps: 3\n")
-    assert load_recipe(str(path)).steps == 3
-
-
-@pytest.mark.parametrize(
-    ("text", "message"),
-    [
-        ("kind: [pgd_linf\n", "not valid YAML at line 2"),
-        ("", "needs a mapping of fields with at least `kind` (allowed kinds: pgd_linf"),
-        ("- pgd_linf\n", "found a YAML list"),
-        ("steps: 3\n", "no `kind` field (allowed: pgd_linf"),
-        ("kind: pgd_linf\nsteps: 2.7\n", "steps=2.7 is not an integer"),
-        ("kind: pgd_linf\nstep_size: abc\n", "step_size='abc' is not a number"),
-        ("kind: pgd_linf\nbudget_value: 1e300\n", "budget_value='1e300' is above"),
-        ("kind: laser\n", "attack kind 'laser' is not known"),
-    ],
-)
-def test_bad_recipe_files_name_the_file(tmp_path, text, message):
-    path = tmp_path / "mine.yaml"
-    path.write_text(text)
-    with pytest.raises(ValueError) as err:
-        load_recipe(str(path))
-    assert str(err.value).startswith(f"attack recipe {path}: ") and message in str(err.value)
-
-
-def test_non_utf8_recipe_names_the_file(tmp_path):
-    path = tmp_path / "mine.yaml"
-    path.write_bytes(b"kind: pgd_linf\n# \xff\xfe\n")
-    with pytest.raises(ValueError, match=f"attack recipe {path}: not UTF-8"):
-        load_recipe(str(path))
-
-
-def test_budgets_beyond_what_a_norm_can_square_are_refused():
-    with pytest.raises(ValueError, match=r"eps=1e\+30 is not allowed \(allowed: a finite number >= 0 and <= 1.84467e\+19\)"):
-        Budget("eps", 1e30)
-    with pytest.raises(ValueError, match="'1e300' is not allowed"):
-        parse_budget_grid("0.1,1e300", "p")
-    Budget("eps", 1e19).check_dtype(torch.float32)
-    with pytest.raises(ValueError, match="not finite in the model's dtype float16"):
-        Budget("eps", 1e5).check_dtype(torch.float16)
-    Budget("p", 1e5).check_dtype(torch.float16)  # relative: only the run can tell
 
 
 @pytest.mark.parametrize("name", ["direction", "random_linf", "pgd_linf"])
