@@ -153,7 +153,12 @@ def test_lm_eval_pass_is_the_same_on_both_backends(arch_dir, name, task_manager)
     hooks = evaluate(path, "hooks", task_manager)
     nns = evaluate(path, "nnsight", task_manager)
     assert hooks == nns
-    r = json.loads(hooks)["results"]
-    assert r["refusal_lvs"]["delta_norm,none"] > 0
-    assert r["lvs_budget_sweep"]["delta_norm@p=0.05,none"] > 0
-    assert r["lvs_layer_profile"]["delta_norm@layer=embedding,none"] > 0
+    # Every attacked reply carries a perturbation (read from the replies: a random model's text
+    # may leave every row unscored, and then no metric is aggregated).
+    from lm_eval_latent.task_classes import protocol
+
+    responses = json.loads(hooks)["responses"]
+    for task in ("refusal_lvs", "lvs_budget_sweep", "lvs_layer_profile"):
+        replies = [protocol.LatentReply.loads(r[0]) for sample in responses[task] for r in sample]
+        attacked = [r for r in replies if r.role == "attack"]
+        assert attacked and all(r.delta_norm > 0 and r.ok for r in attacked), task
