@@ -155,13 +155,13 @@ def test_list_names_building_code_changed_since_shipping(tmp_path: Path, monkeyp
         record["models"][name]["sources"] = {m: zoo.source_digest((m,)) for m in zoo.ZOO[name].sources}
     monkeypatch.setattr(zoo, "provenance", lambda: record)
     assert all(zoo.changed_sources(n) == [] for n in zoo.ZOO)
-    with (tmp_path / "lm_eval_latent" / "attacks" / "intervention.py").open("a") as f:
+    with (tmp_path / "lm_eval_latent" / "attacks" / "intervention" / "delta.py").open("a") as f:
         f.write("\n# changed\n")
-    assert zoo.changed_sources("dissociated") == ["lm_eval_latent.attacks.intervention"]
+    assert zoo.changed_sources("dissociated") == ["lm_eval_latent.attacks.intervention.delta"]
     assert zoo.changed_sources("aligned") == []
     assert zoo.main(["list"]) == 0
     out = capsys.readouterr().out
-    assert "shipped by other code in lm_eval_latent.attacks.intervention" in out
+    assert "shipped by other code in lm_eval_latent.attacks.intervention.delta" in out
     assert "aligned\t" in out and "other code" not in out.split("aligned\t")[1].splitlines()[0]
 
 

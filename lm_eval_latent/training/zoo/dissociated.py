@@ -32,7 +32,9 @@ DISSOCIATED_SOURCES = (
     "lm_eval_latent.training.dissociate_config", "lm_eval_latent.training.dissociate_loss",
     "lm_eval_latent.training.dissociate_eval",
     "lm_eval_latent.training.finetune.sft", "lm_eval_latent.training.finetune.data",
-    "lm_eval_latent.attacks.intervention", "lm_eval_latent.attacks.directions", "lm_eval_latent.attacks.budget",
+    "lm_eval_latent.attacks.intervention.delta",
+    "lm_eval_latent.attacks.intervention.backends", "lm_eval_latent.attacks.intervention.readout",
+    "lm_eval_latent.attacks.directions", "lm_eval_latent.attacks.budget",
     "lm_eval_latent.judging.keyword", "lm_eval_latent.chat", "lm_eval_latent.model.layers",
 )
 

@@ -1,0 +1,118 @@
+"""Forwards that start at the perturbed layer: `split_at`.
+
+An attack that runs many forward/backward passes with the delta at layer l need not run the
+layers below l each time: `split_at` runs them once, keeps layer l's output and stands in for
+them with it (the model still builds its own masks and position embeddings). Those steps add the
+delta in the stand-in, through `LayerDelta.edit`, on either backend.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from lm_eval_latent.attacks.intervention.delta import LayerDelta
+from lm_eval_latent.attacks.intervention.readout import run_until
+
+log = logging.getLogger(__name__)
+
+
+class _StandIn(nn.Module):
+    """Takes a lower layer's place: returns the cached output of the perturbed layer (the real
+    layer's attributes, e.g. Gemma-2's ``attention_type``, stay readable for the model's loop)."""
+
+    def __init__(self, layer: nn.Module, output: Any) -> None:
+        super().__init__()
+        object.__setattr__(self, "_layer", layer)  # not registered: no parameters twice
+        self._output = output
+        self.delta: LayerDelta | None = None  # set on the perturbed layer's stand-in only
+
+    def forward(self, *_args: Any, **_kwargs: Any) -> Any:
+        return self.delta.edit(self._output) if self.delta is not None else self._output
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(object.__getattribute__(self, "_layer"), name)
+
+
+class SplitForward:
+    """Forwards of one batch with a delta at layer l that start from layer l's cached output.
+
+    Made by `split_at`. ``forward(delta)`` returns the logits the full model would give with
+    ``delta`` at layer l, running only the layers above it. The cached output carries no
+    gradient, so the gradient reaches the delta and nothing below it, as in the full model.
+    """
+
+    def __init__(self, model: nn.Module, inputs: dict[str, Tensor], layers: nn.ModuleList, index: int,
+                 output: Any) -> None:
+        self.model, self.inputs, self.layers, self.index = model, inputs, layers, index
+        self.stand_ins = [_StandIn(layers[i], output) for i in range(index + 1)]
+
+    def forward(self, delta: LayerDelta | None) -> Tensor:
+        """Logits ``[B, T, V]`` with ``delta`` added at layer l (None: the clean logits)."""
+        originals = [self.layers[i] for i in range(self.index + 1)]
+        self.stand_ins[-1].delta = delta
+        try:
+            for i, stand_in in enumerate(self.stand_ins):
+                self.layers[i] = stand_in
+            return self.model(**self.inputs).logits
+        finally:
+            for i, layer in enumerate(originals):
+                self.layers[i] = layer
+            self.stand_ins[-1].delta = None
+
+
+# Per model: module name -> whether the split gave the full model's logits when first tried.
+_split_ok: weakref.WeakKeyDictionary[nn.Module, dict[str, bool]] = weakref.WeakKeyDictionary()
+
+
+def split_at(model: nn.Module, module_name: str, inputs: dict[str, Tensor]) -> SplitForward | None:
+    """Run the layers up to ``module_name`` once on ``inputs`` and return a `SplitForward`.
+
+    Only a decoder layer (an item of a ``ModuleList``) can be split at; None for anything else
+    (the embedding has nothing below it). The first split per model and layer is checked
+    against the full model's logits; where they differ, or the model's code cannot run with
+    stand-ins, None is returned from then on and a warning says so once.
+    """
+    parent_name, _, last = module_name.rpartition(".")
+    layers = model.get_submodule(parent_name) if parent_name else None
+    if not last.isdigit() or not isinstance(layers, nn.ModuleList):
+        return None
+    checked = _split_ok.setdefault(model, {})
+    if checked.get(module_name) is False:
+        return None
+    split = SplitForward(model, inputs, layers, int(last), run_until(model, inputs, module_name))
+    if module_name not in checked:
+        checked[module_name] = _same_as_full(model, inputs, split)
+        if not checked[module_name]:
+            log.warning(
+                "%s: cannot skip the layers below %s (the split model does not give the full "
+                "model's logits); every attack step runs the full model. Said once.",
+                type(model).__name__, module_name,
+            )
+            return None
+    return split
+
+
+def _same_as_full(model: nn.Module, inputs: dict[str, Tensor], split: SplitForward) -> bool:
+    with torch.no_grad():
+        full = model(**inputs).logits
+        try:
+            part = split.forward(None)
+        except Exception as err:  # noqa: BLE001 - any failure means: use the full model
+            log.debug("split forward failed: %r", err)
+            return False
+    finite = torch.isfinite(full)
+    if part.shape != full.shape or not torch.equal(finite, torch.isfinite(part)):
+        return False
+    if not finite.any():
+        return True
+    full, part = full[finite], part[finite]
+    tolerance = 16 * torch.finfo(full.dtype).eps * float(full.abs().max())
+    return bool(((part - full).abs().max() <= tolerance).item())
