@@ -198,6 +198,16 @@ class Flops:
         return prefill + sum(self.forward(rows, 1, prompt + i, self.n_layers, 1) for i in range(new))
 
 
+def lvs_max_gen_toks() -> int:
+    """The generation length the LVS tasks ask for (their shared YAML's ``max_gen_toks``)."""
+    import re
+
+    from lm_eval_latent.shipped import tasks_dir
+
+    text = (tasks_dir() / "latent_vulnerability" / "_lvs_template.yaml").read_text()
+    return int(re.search(r"^\s*max_gen_toks:\s*(\d+)", text, re.M).group(1))
+
+
 # ------------------------------------------------------------------------ benches
 def lvs_batch(model, tok, backend, module_name, prompts, budget, steps, max_new, meter, flops, below):
     """Clean, attacked (pgd_linf) and control (random_linf) generations of a batch of prompts."""
@@ -211,13 +221,15 @@ def lvs_batch(model, tok, backend, module_name, prompts, budget, steps, max_new,
     rows, length = inputs["input_ids"].shape
     texts, norms = [], []
     k = len(target)
-    # Besides the steps: the clean capture (layers 0..l), the split's cached run on prompt and
-    # target (layers 0..l) and the finiteness check of the result (one full forward).
-    once = (flops.forward(rows, length, length / 2, below, 0) + flops.forward(rows, length + k, length / 2, below, 0)
-            + flops.forward(rows, length, length / 2, flops.n_layers, length))
+    # Besides the steps: the prompt's layers 0..l once (budget statistics), the split's cached
+    # run on prompt and target (layers 0..l) and the finiteness check of the result (the layers
+    # above l on the prompt, the head on its last position). The control: the first and the last.
+    above = flops.n_layers - below
+    capture = flops.forward(rows, length, length / 2, below, 0)
+    check = flops.forward(rows, length, length / 2, above, 1)
+    once = capture + flops.forward(rows, length + k, length / 2, below, 0) + check
     meter.add_flops("pgd", steps * flops.pgd_step(rows, length + k, below, True, k + 1) + once)
-    meter.add_flops("control_delta", flops.forward(rows, length, length / 2, below, 0)
-                    + flops.forward(rows, length, length / 2, flops.n_layers, length))
+    meter.add_flops("control_delta", capture + check)
     with meter.phase("pgd"):
         attacked = run_attack(model, backend, module_name, inputs, recipe, budget, target_ids=target)
     with meter.phase("control_delta"):
@@ -350,12 +362,15 @@ def main() -> None:
     parser.add_argument("--overhead-prompts", type=int, default=16)
     parser.add_argument("--p", type=float, default=0.001)
     parser.add_argument("--steps", type=int, default=10)
-    parser.add_argument("--max-new-tokens", type=int, default=32)
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help="default: the LVS tasks' max_gen_toks (128, the paper's survey length)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--only", default="lvs,split,overhead", help="comma list of lvs, split, overhead")
     parser.add_argument("--out", default=None, help="also write the numbers as JSON here")
     args = parser.parse_args()
+    if args.max_new_tokens is None:
+        args.max_new_tokens = lvs_max_gen_toks()
     if args.out and Path(args.out).exists():
         sys.exit(f"bench: --out {args.out} exists; give a new file")
     gguf = None

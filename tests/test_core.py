@@ -176,3 +176,31 @@ def test_a_vector_longer_than_a_norm_can_square_is_not_ok(random_model_dir):
     # 2e19 is finite in float32, its square is not: the next layer's norm would be inf
     assert stays_finite(model, get_backend("hooks"), inputs, h, LayerDelta(LAYER, unit * 2e19)).tolist() == [False, False]
     assert stays_finite(model, get_backend("hooks"), inputs, h, LayerDelta(LAYER, unit * 4.0)).tolist() == [True, True]
+
+
+def test_the_finiteness_check_through_the_split_agrees_with_the_full_forward(model_tok):
+    from lm_eval_latent.attacks.core import stays_finite
+    from lm_eval_latent.attacks.intervention import split_at
+
+    model, tok = model_tok
+    inputs = batch(tok, PROMPTS)
+    full = {**inputs, "position_ids": position_ids(inputs["attention_mask"])}
+    runner = split_at(model, LAYER, full)
+    assert runner is not None and torch.equal(runner.hidden, clean_acts(model, inputs))
+    h, backend = runner.hidden, get_backend("hooks")
+    delta = LayerDelta(LAYER, 1e-3 * torch.ones_like(h) * inputs["attention_mask"].unsqueeze(-1))
+    longest = int(inputs["attention_mask"].sum(-1).argmax())  # a row with no padding
+
+    def overflow(_module, _inputs, output):  # a layer above the delta overflows at the row's first token
+        hidden = output[0] if isinstance(output, tuple) else output
+        hidden[longest, 0] = math.inf
+
+    expected = [row != longest for row in range(len(PROMPTS))]
+    assert stays_finite(model, backend, full, h, delta, runner).all()
+    handle = model.model.layers[2].register_forward_hook(overflow)
+    try:
+        # The check reads the last position's logits only: the overflow reaches them through attention.
+        assert stays_finite(model, backend, full, h, delta).tolist() == expected
+        assert stays_finite(model, backend, full, h, delta, runner).tolist() == expected
+    finally:
+        handle.remove()

@@ -71,11 +71,34 @@ def test_split_pgd_runs_the_lower_layers_once_per_batch(model_tok):
             handle.remove()
             top_handle.remove()
         runs[split] = (calls["n"], top["n"])
-    # Split: the clean capture, the cached forward and the check that the result stays finite
-    # (`core.stays_finite`, one forward per batch); full: those plus every step.
-    assert runs[True][0] <= 3 < 8 <= runs[False][0]
+    # Split: the prompt's lower layers once (budget statistics and the finiteness check of
+    # `core.stays_finite`) and the cached forward of prompt and target; full: those plus every step.
+    assert runs[True][0] == 2 < 8 <= runs[False][0]
     assert runs[True][1] == runs[False][1] >= 8  # the layers above the delta run at every step
     assert [type(m).__name__ for m in model.model.layers] == ["LlamaDecoderLayer"] * 4  # restored
+
+
+def test_random_control_runs_the_lower_layers_once_and_the_head_on_one_position(model_tok):
+    model, tok = model_tok
+    pgd(model, tok, "model.layers.2", split=True, steps=1)  # the one-off check against the full model
+    enc = tok(PROMPTS, return_tensors="pt", padding=True)
+    inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    heads = []
+    handle = model.lm_head.register_forward_hook(lambda _m, _i, out: heads.append(out.shape[1]))
+    calls, low = count_calls(model.model.layers[0])
+    top, high = count_calls(model.model.layers[3])
+    try:
+        for split in (True, False):
+            calls["n"] = top["n"] = 0
+            heads.clear()
+            res = run_attack(model, get_backend("hooks", tok), "model.layers.2", inputs,
+                             load_recipe("random_linf"), Budget("p", 0.05), split=split)
+            assert res.ok.all()
+            # split: one run of the lower layers, then the check above them; full: the capture
+            # and the check's full forward. Either way the head reads the last position only.
+            assert (calls["n"], top["n"], heads) == ((1, 1, [1]) if split else (2, 1, [1]))
+    finally:
+        handle.remove(), low.remove(), high.remove()
 
 
 def test_split_gives_the_same_deltas_on_both_backends(model_tok):

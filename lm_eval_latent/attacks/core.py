@@ -81,15 +81,18 @@ def _with_target(model: nn.Module, inputs: dict[str, Tensor], target_ids: Tensor
     input_ids, mask = inputs["input_ids"], inputs["attention_mask"]
     target = target_ids.to(input_ids.device).expand(input_ids.shape[0], target_ids.shape[0])
     full_mask = torch.cat([mask, torch.ones_like(target)], dim=1)
-    full: dict[str, Any] = {
-        "input_ids": torch.cat([input_ids, target], dim=1),
-        "attention_mask": full_mask,
-        "position_ids": position_ids(full_mask),
-    }
+    full = {"input_ids": torch.cat([input_ids, target], dim=1), "attention_mask": full_mask}
+    return _last_logits(model, full, target_ids.shape[0] + 1)
+
+
+def _last_logits(model: nn.Module, inputs: dict[str, Tensor], keep: int) -> dict[str, Any]:
+    """``inputs`` with generate's position ids, asking for the last ``keep`` positions' logits
+    only where the model takes ``logits_to_keep`` (transformers' causal LMs do)."""
+    out: dict[str, Any] = {**inputs, "position_ids": position_ids(inputs["attention_mask"])}
     base = model.get_base_model() if hasattr(model, "get_base_model") else model  # PEFT
     if "logits_to_keep" in inspect.signature(base.forward).parameters:
-        full["logits_to_keep"] = target_ids.shape[0] + 1
-    return full
+        out["logits_to_keep"] = keep
+    return out
 
 
 def _nll(logits: Tensor, target_ids: Tensor) -> Tensor:
@@ -226,12 +229,17 @@ def run_attack(
             f"direction has {direction.shape[-1]} entries but {module_name} outputs vectors of width "
             f"{width}; use a direction written for this layer (lm-eval-latent direction --layer ...)"
         )
+    prompt = _last_logits(model, inputs, 1)
+    runner: SplitForward | None = None
     if kind == "direction" and recipe.mode != "ablate" and budget.kind == "eps":
         # A fixed vector: no statistic of the clean activations is needed, skip that forward.
         h = torch.zeros(mask.shape[0], 1, width, device=mask.device)
         ok = torch.ones(mask.shape[0], dtype=torch.bool, device=mask.device)
     else:
-        h = capture(model, {**inputs, "position_ids": position_ids(mask)}, module_name).detach()
+        # The layers up to the delta run once: their output gives the budget statistics, and
+        # the finiteness check of the result then runs only the layers above (`split_at`).
+        runner = split_at(model, module_name, prompt) if split else None
+        h = (runner.hidden if runner is not None else capture(model, prompt, module_name)).detach()
         ok = torch.isfinite(h).flatten(1).all(-1)
         h = torch.where(ok.view(-1, 1, 1), h, torch.zeros_like(h))
     ablate = None
@@ -257,7 +265,7 @@ def run_attack(
         delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
     layer_delta = LayerDelta(module_name, delta, recipe.positions, ablate=ablate)
     if delta is not None or ablate is not None:
-        ok = ok & stays_finite(model, backend, inputs, h, layer_delta)
+        ok = ok & stays_finite(model, backend, prompt, h, layer_delta, runner)
         if delta is not None:
             layer_delta.delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
     norms = torch.where(ok, norms, torch.zeros_like(norms))
@@ -265,7 +273,7 @@ def run_attack(
 
 
 def stays_finite(model: nn.Module, backend: Backend, inputs: dict[str, Tensor], h: Tensor,
-                 delta: LayerDelta) -> Tensor:
+                 delta: LayerDelta, runner: SplitForward | None = None) -> Tensor:
     """``[B]`` whether each row's computation stays finite with ``delta`` applied to ``h``.
 
     A finite delta can still break the model: the next layer's norm squares the perturbed
@@ -273,7 +281,10 @@ def stays_finite(model: nn.Module, backend: Backend, inputs: dict[str, Tensor], 
     1.8e19) turns into inf there; and later layers can overflow in a narrow dtype. Such a row
     would generate from degenerate or NaN logits and its text would be judged as if the model
     had written it. So: the perturbed activations' squared norms must be finite in float32 (and
-    their entries in the model's dtype), and one forward of the prompt must give finite logits.
+    their entries in the model's dtype), and one forward of the prompt must give finite logits
+    at its last position, the ones generation starts from (a non-finite value at an earlier
+    position reaches it through attention). With ``runner`` (the prompt split at the perturbed
+    layer) that forward runs only the layers above the delta.
     """
     mask = inputs["attention_mask"]
     edited = delta.edit(h)  # h: [B, T, H] clean activations, or [B, 1, H] zeros on the fast path
@@ -281,6 +292,6 @@ def stays_finite(model: nn.Module, backend: Backend, inputs: dict[str, Tensor], 
     valid = mask.bool() if squares.shape[1] == mask.shape[1] else torch.ones_like(squares, dtype=torch.bool)
     ok = ((torch.isfinite(squares) & torch.isfinite(edited).all(-1)) | ~valid).all(-1)
     with torch.no_grad():
-        logits = backend.forward(model, {**inputs, "position_ids": position_ids(mask)}, delta)
-    finite = torch.isfinite(logits).all(-1) | ~mask.bool().to(logits.device)
-    return ok.to(mask.device) & finite.all(-1).to(mask.device)
+        logits = runner.forward(delta) if runner is not None else backend.forward(model, inputs, delta)
+    finite = torch.isfinite(logits[:, -1]).all(-1)
+    return ok.to(mask.device) & finite.to(mask.device)

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lm_eval_latent.attacks.intervention.delta import LayerDelta
+from lm_eval_latent.attacks.intervention.delta import LayerDelta, hidden_of
 from lm_eval_latent.attacks.intervention.readout import run_until
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,8 @@ class SplitForward:
                  output: Any) -> None:
         self.model, self.inputs, self.layers, self.index = model, inputs, layers, index
         self.stand_ins = [_StandIn(layers[i], output) for i in range(index + 1)]
+        # Layer l's clean output [B, T, H]: what `readout.capture` returns for these inputs.
+        self.hidden: Tensor = hidden_of(output)
 
     def forward(self, delta: LayerDelta | None) -> Tensor:
         """Logits ``[B, T, V]`` with ``delta`` added at layer l (None: the clean logits)."""
