@@ -1,0 +1,43 @@
+"""bench/bench_latent.py on a tiny random model: it runs, and its equalities hold (no timing asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1] / "bench"
+
+
+def test_bench_runs_and_compares_like_for_like(random_model_dir, tmp_path):
+    out = tmp_path / "bench.json"
+    cmd = [sys.executable, str(BENCH / "bench_latent.py"), "--model", str(random_model_dir), "--layer", "1",
+           "--prompts", "3", "--batch", "2", "--split-prompts", "2", "--steps", "2", "--max-new-tokens", "3",
+           "--only", "lvs,split", "--out", str(out)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"},
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    lvs, split = result["lvs"], result["split"]
+    assert lvs["prompts"] == 3 and lvs["max_new_tokens"] == 3
+    phases = {"pgd", "control_delta", "generate_clean", "generate_attack", "generate_control"}
+    assert set(lvs["phases_batched"]) == set(lvs["phases_one_at_a_time"]) == phases
+    assert lvs["max_rel_norm_diff"] < 1e-3  # batching changes float rounding only
+    assert split["max_abs_delta_diff"] < 1e-4  # the split gives the full model's deltas
+    # A second run refuses to overwrite its output.
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode != 0 and "exists" in again.stderr
+
+
+def test_bench_default_generation_length_is_the_lvs_tasks():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_latent", BENCH / "bench_latent.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    from lm_eval_latent.shipped import tasks_dir
+
+    text = (tasks_dir() / "latent_vulnerability" / "_lvs_template.yaml").read_text()
+    assert f"max_gen_toks: {module.lvs_max_gen_toks()}" in text
