@@ -1,4 +1,4 @@
-"""bench/bench_latent.py on a tiny random model: it runs, and its equalities hold (no timing asserted)."""
+"""bench/bench_latent.py on a tiny random model (its equalities, no timing asserted), and bench/bench_startup.py (slow)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 
@@ -41,3 +43,16 @@ def test_bench_default_generation_length_is_the_lvs_tasks():
 
     text = (tasks_dir() / "latent_vulnerability" / "_lvs_template.yaml").read_text()
     assert f"max_gen_toks: {module.lvs_max_gen_toks()}" in text
+
+
+@pytest.mark.slow
+def test_startup_bench_times_both_commands(tmp_path):
+    out = tmp_path / "startup.json"
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_startup.py"), "--runs", "1", "--out", str(out)],
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(out.read_text())
+    for name in ("lm-eval-latent", "lm_eval"):
+        times = result["median_s"][name]
+        assert 0 < times["startup_s"] < times["total_s"]
+    assert result["startup_ratio"] > 0 and result["total_ratio"] > 0
