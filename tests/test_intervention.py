@@ -101,6 +101,23 @@ def test_random_control_runs_the_lower_layers_once_and_the_head_on_one_position(
         handle.remove(), low.remove(), high.remove()
 
 
+def test_the_one_off_split_check_compares_every_position(random_model_dir, model_tok):
+    _, tok = model_tok
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()  # not checked yet
+    enc = tok(PROMPTS, return_tensors="pt", padding=True)
+    inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"], "logits_to_keep": 1}
+    heads = []
+    handle = model.lm_head.register_forward_hook(lambda _m, _i, out: heads.append(out.shape[1]))
+    try:
+        runner = split_at(model, "model.layers.2", inputs)
+        length = enc["input_ids"].shape[1]
+        assert runner is not None and heads == [length, length]  # the full model and the split, every position
+        heads.clear()
+        assert runner.forward(None).shape[1] == 1 and heads == [1]  # the attack's own forwards keep one
+    finally:
+        handle.remove()
+
+
 def test_split_gives_the_same_deltas_on_both_backends(model_tok):
     model, tok = model_tok
     full = pgd(model, tok, "model.layers.1", split=False)

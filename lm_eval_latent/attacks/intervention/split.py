@@ -56,14 +56,17 @@ class SplitForward:
         # Layer l's clean output [B, T, H]: what `readout.capture` returns for these inputs.
         self.hidden: Tensor = hidden_of(output)
 
-    def forward(self, delta: LayerDelta | None) -> Tensor:
-        """Logits ``[B, T, V]`` with ``delta`` added at layer l (None: the clean logits)."""
+    def forward(self, delta: LayerDelta | None, inputs: dict[str, Any] | None = None) -> Tensor:
+        """Logits ``[B, T, V]`` with ``delta`` added at layer l (None: the clean logits).
+
+        ``inputs`` may replace the batch's own only by ones with the same tokens (e.g. without
+        ``logits_to_keep``): the cached output stands for those tokens."""
         originals = [self.layers[i] for i in range(self.index + 1)]
         self.stand_ins[-1].delta = delta
         try:
             for i, stand_in in enumerate(self.stand_ins):
                 self.layers[i] = stand_in
-            return self.model(**self.inputs).logits
+            return self.model(**(self.inputs if inputs is None else inputs)).logits
         finally:
             for i, layer in enumerate(originals):
                 self.layers[i] = layer
@@ -103,10 +106,12 @@ def split_at(model: nn.Module, module_name: str, inputs: dict[str, Tensor]) -> S
 
 
 def _same_as_full(model: nn.Module, inputs: dict[str, Tensor], split: SplitForward) -> bool:
+    # Every position's logits, even where the attack reads only the last few.
+    every = {k: v for k, v in inputs.items() if k != "logits_to_keep"}
     with torch.no_grad():
-        full = model(**inputs).logits
+        full = model(**every).logits
         try:
-            part = split.forward(None)
+            part = split.forward(None, every)
         except Exception as err:  # noqa: BLE001 - any failure means: use the full model
             log.debug("split forward failed: %r", err)
             return False
