@@ -98,7 +98,8 @@ def test_random_control_runs_the_lower_layers_once_and_the_head_on_one_position(
             # and the check's full forward. Either way the head reads the last position only.
             assert (calls["n"], top["n"], heads) == ((1, 1, [1]) if split else (2, 1, [1]))
     finally:
-        handle.remove(), low.remove(), high.remove()
+        for h in (handle, low, high):
+            h.remove()
 
 
 def test_the_one_off_split_check_compares_every_position(random_model_dir, model_tok):
