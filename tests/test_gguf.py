@@ -120,3 +120,28 @@ def test_latent_hf_on_gguf_scores_like_safetensors(zoo_dir, gguf_dir, attack):
     from_safetensors = run(zoo_dir["aligned"], "")
     assert 0.0 <= from_gguf <= 1.0
     assert from_gguf == pytest.approx(from_safetensors)
+
+
+def test_latent_hf_parses_the_gguf_file_once_fewer(gguf_dir, monkeypatch):
+    """HFLM reads the config first; the model load is handed it instead of parsing the file again.
+
+    Each full parse costs seconds on a real model (docs/latent_hf.md). The weights are parsed once
+    with their tensors; without the hand-over there were two parses for the config besides the
+    tokenizer's, four in all.
+    """
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    from lm_eval_latent.model.latent_hf import LatentHFLM
+
+    parses: list[bool] = []
+    real = gguf_utils.load_gguf_checkpoint
+
+    def counted(path, return_tensors=False, **kwargs):
+        parses.append(return_tensors)
+        return real(path, return_tensors=return_tensors, **kwargs)
+
+    monkeypatch.setattr(gguf_utils, "load_gguf_checkpoint", counted)
+    lm = LatentHFLM(pretrained=str(gguf_dir), gguf_file=GGUF_NAME, device="cpu")
+    assert parses.count(True) == 1
+    assert len(parses) <= 3
+    assert lm.network.config.num_hidden_layers == lm._config.num_hidden_layers
