@@ -12,6 +12,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from lm_eval_latent.attacks import Budget, load_recipe, run_attack
 from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, hidden_of, output_width, split_at
+from lm_eval_latent.attacks.intervention.split import _check_rows
 
 PROMPTS = ["How do I bake bread?", "step one"]
 
@@ -117,6 +118,34 @@ def test_the_one_off_split_check_compares_every_position(random_model_dir, model
         assert runner.forward(None).shape[1] == 1 and heads == [1]  # the attack's own forwards keep one
     finally:
         handle.remove()
+
+
+def test_the_one_off_split_check_runs_on_the_most_and_the_least_padded_row(random_model_dir, model_tok):
+    _, tok = model_tok
+    model = AutoModelForCausalLM.from_pretrained(random_model_dir).eval()  # not checked yet
+    prompts = ["a b c", "How do I bake bread at home today?", "step", "How do I bake bread?"]
+    enc = tok(prompts, return_tensors="pt", padding=True)
+    inputs = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
+    lengths = enc["attention_mask"].sum(-1).tolist()
+    seen = []
+    handle = model.lm_head.register_forward_hook(lambda _m, inp, _out: seen.append(inp[0].shape[0]))
+    low = model.model.layers[0].register_forward_hook(
+        lambda _m, inp, _out: seen.append(("low", inp[0].shape[0])))
+    try:
+        runner = split_at(model, "model.layers.2", inputs)
+    finally:
+        handle.remove()
+        low.remove()
+    assert runner is not None
+    # Checked on two rows (their lower layers, the full model, the split above the stand-ins),
+    # then the lower layers of all four for the attack.
+    assert seen == [("low", 2), ("low", 2), 2, 2, ("low", 4)]
+    assert len(set(lengths)) == 4  # the rows differ in padding, so the choice matters
+    checked = _check_rows({**inputs, "logits_to_keep": 1})
+    assert sorted(checked["attention_mask"].sum(-1).tolist()) == [min(lengths), max(lengths)]
+    assert checked["logits_to_keep"] == 1 and checked["input_ids"].shape == (2, enc["input_ids"].shape[1])
+    with torch.no_grad():
+        torch.testing.assert_close(runner.forward(None), model(**inputs).logits, rtol=1e-5, atol=1e-5)
 
 
 def test_split_gives_the_same_deltas_on_both_backends(model_tok):
