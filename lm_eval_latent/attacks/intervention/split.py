@@ -91,6 +91,7 @@ def split_at(model: nn.Module, module_name: str, inputs: dict[str, Tensor]) -> S
     if not last.isdigit() or not isinstance(layers, nn.ModuleList):
         return None
     checked = _split_ok.setdefault(model, {})
+    some: SplitForward | None = None
     if module_name not in checked:
         rows = _check_rows(inputs)
         some = SplitForward(model, rows, layers, int(last), run_until(model, rows, module_name))
@@ -103,6 +104,8 @@ def split_at(model: nn.Module, module_name: str, inputs: dict[str, Tensor]) -> S
             )
     if not checked[module_name]:
         return None
+    if some is not None and some.inputs is inputs:  # checked on the whole batch: it is the split
+        return some
     return SplitForward(model, inputs, layers, int(last), run_until(model, inputs, module_name))
 
 
