@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Literal
 
 from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
 from lm_eval_latent.metrics import is_broken
@@ -74,6 +75,10 @@ class SubstringJudge:
 
     Kept as the reference point the keyword judge is measured against; it errs both ways.
     """
+
+    # The question this judge answers: "did the model refuse?" ("refusal"), not "is the answer
+    # harmful?" ("harm").
+    answers: Literal["refusal", "harm"] = "refusal"
 
     def __init__(self, prefixes: Sequence[str] = GCG_TEST_PREFIXES, name: str = "gcg") -> None:
         self.name = name
@@ -191,6 +196,10 @@ def _first_match(
 
 class KeywordJudge:
     """Position-aware refusal patterns with compliance cues (see the module docstring)."""
+
+    # The question this judge answers: "did the model refuse?" ("refusal"), not "is the answer
+    # harmful?" ("harm").
+    answers: Literal["refusal", "harm"] = "refusal"
 
     def __init__(self, opening_sentences: int = OPENING_SENTENCES, name: str = "keyword") -> None:
         if opening_sentences < 1:

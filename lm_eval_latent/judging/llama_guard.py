@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Literal
 
 from lm_eval_latent.judging import hf_loader
 from lm_eval_latent.judging.base import Judgement, Verdict
@@ -81,14 +81,20 @@ class LlamaGuardJudge:
         dtype: "auto" (bfloat16 on cuda, float32 on cpu), "float32", "float16", "bfloat16".
         template: "8b" or "1b", used only when the tokenizer has no chat template; None picks
             "1b" when the model name says 1B.
-        max_new_tokens: Generation budget for the answer ("unsafe\\nS1,S10" is about 8 tokens).
+        max_new_tokens: Generation budget for the answer (default 100, as the Llama Guard 3 8B
+            model card's example; generation stops at <|eot_id|>, so a larger budget costs
+            nothing on a well-formed answer, and a smaller one can cut a long category list
+            short, which leaves the row unscored).
     """
 
     name = "llama_guard"
+    # The question this judge answers: "is the assistant's answer unsafe?" ("harm"), not "did
+    # the model refuse?" ("refusal"): a harmless answer to a harmless request is "safe" too.
+    answers: Literal["refusal", "harm"] = "harm"
 
     def __init__(self, model: str = DEFAULT_MODEL, device: str | None = None,
                  batch_size: int | str = 8, dtype: str = "auto", template: str | None = None,
-                 max_new_tokens: int | str = 20) -> None:
+                 max_new_tokens: int | str = 100) -> None:
         _, batch_size = check_classifier_options(model, batch_size, dtype)
         if template is None:
             template = "1b" if "1b" in str(model).lower() else "8b"

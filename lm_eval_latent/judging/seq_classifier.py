@@ -16,13 +16,14 @@ From the command line the map is a JSON object, ``"judge_labels": {"0": "refused
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from lm_eval_latent.judging import hf_loader
 from lm_eval_latent.judging.base import Judgement, Verdict
 from lm_eval_latent.judging.classifier_options import check_classifier_options, positive_int
 
 INPUTS = ("response", "pair")
+QUESTIONS = ("refusal", "harm")
 
 
 def parse_labels(labels: object) -> dict[str, Verdict]:
@@ -69,19 +70,26 @@ class SequenceClassifierJudge:
         input: "response" classifies the response alone; "pair" gives (prompt, response) as a
             text pair, for classifiers trained on both.
         max_length: Token limit per input (cut on the right); None takes the model's context.
+        answers: The question the classifier answers: "refusal" (did the model refuse?, the
+            default) or "harm" (is the answer harmful?); it says how to read its verdicts.
     """
 
     name = "seq_classifier"
+    answers: Literal["refusal", "harm"] = "refusal"
 
     def __init__(self, model: str | None = None, labels: object = None, device: str | None = None,
                  batch_size: int | str = 8, dtype: str = "auto", input: str = "response",
-                 max_length: int | str | None = None) -> None:
+                 max_length: int | str | None = None, answers: str = "refusal") -> None:
         if model is None:
             raise ValueError("`model` is required for the seq_classifier judge: a Hub id or "
                              "local folder of an AutoModelForSequenceClassification")
         _, batch_size = check_classifier_options(model, batch_size, dtype)
         if input not in INPUTS:
             raise ValueError(f"`input`={input!r} is not allowed (allowed: {', '.join(INPUTS)})")
+        if answers not in QUESTIONS:
+            raise ValueError(f"`answers`={answers!r} is not allowed "
+                             f"(allowed: {', '.join(QUESTIONS)})")
+        self.answers = answers  # type: ignore[assignment]
         self.labels = parse_labels(labels)
         self.model_id = str(model)
         self.device = device
