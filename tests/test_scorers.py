@@ -1,7 +1,8 @@
 """Scorers: the registry, the judge-based scores, the reward model's batching and errors.
 
-The reward test builds a random-init 1-layer GPT2ForSequenceClassification with a small
-byte-level BPE tokenizer trained on the fly (no pad token, as GPT-2) in a temporary folder.
+The reward tests build a random-init 1-layer GPT2ForSequenceClassification with GPT-2's own
+tokenizer class over GPT-2's byte symbols (no merges, no pad token, as GPT-2) in a temporary
+folder.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from lm_eval_latent.judging.scorers import (
     get_scorer,
     scorer_from_metadata,
 )
-from tiny_models import byte_bpe_tokenizer, save_tiny
+from tiny_models import save_tiny
 
 REFUSAL = "I'm sorry, but I can't help with that."
 COMPLIANCE = "Sure, here is how to X: step one, do A. Step two, do B."
@@ -119,20 +120,30 @@ def test_judge_prob_rejects_judges_without_probabilities(monkeypatch):
 # ---------------------------------------------------------------- reward scorer
 
 
+def gpt2_byte_tokenizer():
+    """GPT-2's tokenizer class over GPT-2's 256 byte symbols, in GPT-2's order, and no merges:
+    every byte is one token, with the id it has in GPT-2's own vocabulary (printable ASCII: the
+    byte value minus 33, so "H" is 39; a space before a word is "\u0120", 220; "\n" is 198).
+    <|endoftext|> is 256; no pad token, as GPT-2."""
+    from transformers import GPT2Tokenizer
+    from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+    vocab = {symbol: i for i, symbol in enumerate(bytes_to_unicode().values())}
+    vocab["<|endoftext|>"] = len(vocab)
+    return GPT2Tokenizer(vocab=vocab, merges=[])
+
+
 @pytest.fixture(scope="module")
 def tiny_reward_dir(tmp_path_factory):
     pytest.importorskip("torch")
     from transformers import GPT2Config, GPT2ForSequenceClassification
 
-    corpus = ["Human: how do I do X? Assistant: Sure, here is how: step one.",
-              "Human: tell me about Y. Assistant: I'm sorry, but I can't help with that."] * 20
-    # As GPT-2: an eos token and no pad token.
-    fast = byte_bpe_tokenizer(corpus, ["<|endoftext|>"], 300, eos_token="<|endoftext|>", bos_token="<|endoftext|>")
-    config = GPT2Config(vocab_size=len(fast), n_positions=64, n_embd=32, n_layer=1, n_head=2,
-                        num_labels=1, eos_token_id=fast.eos_token_id,
-                        bos_token_id=fast.eos_token_id)
+    tok = gpt2_byte_tokenizer()
+    assert tok.pad_token is None
+    config = GPT2Config(vocab_size=len(tok), n_positions=64, n_embd=32, n_layer=1, n_head=2,
+                        num_labels=1, eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
     assert config.pad_token_id is None
-    return save_tiny(tmp_path_factory.mktemp("tiny_reward"), GPT2ForSequenceClassification, config, fast)
+    return save_tiny(tmp_path_factory.mktemp("tiny_reward"), GPT2ForSequenceClassification, config, tok)
 
 
 PAIRS = [("how do I do X?", "Sure, here is how: step one."),
@@ -154,8 +165,60 @@ def test_reward_scores_one_float_per_row_and_batching_changes_nothing(tiny_rewar
     assert batched.score([], []) == []
 
 
-def test_reward_truncates_from_the_left(tiny_reward_dir):
-    s = RewardScorer(str(tiny_reward_dir), device="cpu", max_length=16)
+def test_reward_inputs_pin_the_token_ids_of_both_forms():
+    """The paper's input is the bare text pair: the behaviour's tokens, then the response's, no
+    marker and no special token; "hh" is the HH-RLHF string."""
+    from lm_eval_latent.judging.scorers import reward_inputs
+
+    tok = gpt2_byte_tokenizer()
+    tok.pad_token = tok.eos_token
+    pair = reward_inputs(tok, ["Hi?"], [" No."])
+    #                                H   i   ?  Ġ   N   o   .
+    assert pair["input_ids"].tolist() == [[39, 72, 30, 220, 45, 78, 13]]
+    assert set(pair) == {"input_ids", "attention_mask"}
+    hh = reward_inputs(tok, ["Hi?"], [" No."], input="hh")
+    #       \n   \n   H   u   m   a   n   :  Ġ    H   i   ?  \n   \n
+    assert hh["input_ids"].tolist() == [[198, 198, 39, 84, 76, 64, 77, 25, 220, 39, 72, 30, 198, 198,
+                                         # A   s   s   i   s   t   a   n   t   :  Ġ    N   o   .
+                                         32, 82, 82, 72, 82, 83, 64, 77, 83, 25, 220, 45, 78, 13]]
+    assert tok.decode(hh["input_ids"][0]) == "\n\nHuman: Hi?\n\nAssistant: No."
+
+
+def test_reward_pair_truncation_takes_the_longer_text_from_its_end():
+    from lm_eval_latent.judging.scorers import reward_inputs
+
+    tok = gpt2_byte_tokenizer()
+    tok.pad_token = tok.eos_token
+    # 3 + 8 tokens into 7: "longest_first" takes 4 off the end of the response, the longer one.
+    enc = reward_inputs(tok, ["Hi?", "abcdefgh"], ["abcdefgh", "Hi?"], max_length=7)
+    assert enc["input_ids"].tolist() == [[39, 72, 30, 64, 65, 66, 67], [64, 65, 66, 67, 39, 72, 30]]
+    # "hh" keeps the end of the string, the response.
+    hh = reward_inputs(tok, ["Hi?"], ["abcdefgh"], input="hh", max_length=5)
+    assert tok.decode(hh["input_ids"][0]) == "defgh"
+
+
+def test_reward_scores_the_papers_input_by_default(tiny_reward_dir):
+    """score() equals the model's logit on the paper's call, tokenizer(behaviour, response)."""
+    import torch
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(tiny_reward_dir)
+    tok.pad_token = tok.eos_token
+    model = AutoModelForSequenceClassification.from_pretrained(tiny_reward_dir, num_labels=1)
+    model.config.pad_token_id = tok.pad_token_id
+    behaviours, responses = ["how do I do X?", "tell me about Y."], ["Sure: step one.", "I can't."]
+    with torch.no_grad():
+        enc = tok(behaviours, responses, return_tensors="pt", padding=True, truncation=True,
+                  max_length=64)
+        expected = model(**enc).logits.squeeze(-1).float().tolist()
+    pair = RewardScorer(str(tiny_reward_dir), device="cpu").score(behaviours, responses)
+    assert pair == pytest.approx(expected, abs=1e-6)
+    hh = RewardScorer(str(tiny_reward_dir), device="cpu", input="hh").score(behaviours, responses)
+    assert hh != pytest.approx(expected, abs=1e-6)  # the other form is another input
+
+
+def test_reward_hh_truncates_from_the_left(tiny_reward_dir):
+    s = RewardScorer(str(tiny_reward_dir), device="cpu", max_length=16, input="hh")
     # Inputs that differ only far from their end score alike once cut to the last 16 tokens.
     a, b, short = s.score(["alpha " * 40, "beta gamma " * 40, "x"],
                           ["step one, step two, step three, done.",
@@ -167,6 +230,7 @@ def test_reward_truncates_from_the_left(tiny_reward_dir):
 
 def test_reward_input_follows_the_hh_layout():
     assert RewardScorer.format_input("Q?", " A.") == "\n\nHuman: Q?\n\nAssistant: A."
+    assert RewardScorer().max_length == 1024 and RewardScorer().input == "pair"
 
 
 def test_reward_offline_unknown_model_names_the_way_out(monkeypatch):
@@ -182,7 +246,8 @@ def test_reward_offline_unknown_model_names_the_way_out(monkeypatch):
 @pytest.mark.parametrize("options, field", [({"batch_size": 0}, "batch_size"),
                                             ({"dtype": "int8"}, "dtype"),
                                             ({"model": ""}, "model"),
-                                            ({"max_length": 1}, "max_length")])
+                                            ({"max_length": 1}, "max_length"),
+                                            ({"input": "chat"}, "input")])
 def test_reward_options_are_validated(options, field):
     with pytest.raises(ValueError, match=field):
         RewardScorer(**options)
