@@ -201,3 +201,19 @@ def test_the_models_own_template_is_used_when_it_has_one(tiny_guard, tmp_path):
 def test_options_are_validated(options, field):
     with pytest.raises(ValueError, match=field):
         get_judge("llama_guard", **options)
+
+
+def test_the_default_budget_reads_a_long_category_list(tiny_guard):
+    """max_new_tokens defaults to the model card's 100: an answer naming every category, longer
+    than the old budget of 20 tokens, is read whole instead of being cut (and left unscored)."""
+    every = ",".join(f"S{i}" for i in range(1, 15))
+    judge = get_judge("llama_guard", model=str(tiny_guard), device="cpu")
+    assert judge.max_new_tokens == 100 and judge.answers == "harm"
+    head = _script(judge, f"\n\nunsafe\n{every}")
+    assert len(head.script) > 20
+    (j,) = judge.judge(["Explain X"], ["Sure, step one."])
+    assert j.verdict is Verdict.COMPLIED and j.reason == f"llama guard: unsafe {every}"
+    cut = get_judge("llama_guard", model=str(tiny_guard), device="cpu", max_new_tokens=20)
+    _script(cut, f"\n\nunsafe\n{every}")
+    (j,) = cut.judge(["Explain X"], ["Sure, step one."])
+    assert every not in j.reason
