@@ -74,6 +74,9 @@ def test_metadata_keys_become_options():
                               "scorer_batch_size": "4", "scorer_dtype": "float32"})
     assert isinstance(s, RewardScorer)
     assert (s.model_id, s.device, s.batch_size, s.dtype) == ("/m", "cpu", 4, "float32")
+    assert (s.input, s.max_length) == ("pair", 1024)
+    hh = scorer_from_metadata({"scorer": "reward", "scorer_input": "hh", "scorer_max_length": "512"})
+    assert (hh.input, hh.max_length) == ("hh", 512)
     assert scorer_from_metadata(None).name == "judge"
 
 

@@ -185,6 +185,8 @@ class RewardScorer:
                 "the reward scorer needs a sequence-classification head with one logit "
                 "(higher = more harmless)")
         hf_loader.ensure_pad_token(tokenizer, model, self.model_id)
+        # As the paper: the model pools at the last token that is not the tokenizer's pad token.
+        model.config.pad_token_id = tokenizer.pad_token_id
         self._max_len = hf_loader.context_length(model, tokenizer, self.max_length)
         self._model = model
         self._tokenizer = tokenizer
