@@ -15,6 +15,9 @@ used for a behaviour that comes with a context string (HarmBench's "contextual" 
   `[BEHAVIOR]:` / `[GENERATION]:` headers and seven rules; its contextual prompt is the same text
   as the Llama-2 card's.
 
+Read from public copies that agree with one another (docs/judges.md names them); the tests
+compare each template, filled in, with the original filled in by hand.
+
 The cards' multimodal prompts (an image description as context) are not carried: no task here
 has images.
 '''
