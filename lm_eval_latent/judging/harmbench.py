@@ -160,7 +160,7 @@ class HarmBenchJudge:
             over = [n for n in lengths if n > self._max_len]
             if over:
                 log.warning(
-                    "harmbench: %d classifier input(s) of %d rows are longer than the "
+                    "harmbench: %d classifier input(s) in a batch of %d are longer than the "
                     "classifier's context (%d tokens; the longest has %d) and were cut from the "
                     "left, as HarmBench's tokenizer setting does; the start of the prompt, and "
                     "of a long behaviour, is lost", len(over), len(texts), self._max_len, max(over))
