@@ -87,6 +87,41 @@ class Budget:
         return self.value * rho(h, mask)
 
 
+# A push is meaningful between these fractions of the layer's own scale (per-position L2 norm over
+# rho, the mean activation norm): orders of magnitude, not tuned values. Below 1% a perturbation
+# is lost in float noise and ordinary variation between prompts; at 100% it is as large as the
+# activations themselves and a random direction breaks the model as well as an attack does.
+MEANINGFUL_SCALE = (0.01, 1.0)
+
+
+def relative_size(budget: Budget, h: Tensor, mask: Tensor, *, per_position: bool) -> Tensor:
+    """Per row ``[B]``: the largest per-position L2 norm the budget allows, over ``rho``.
+
+    ``per_position`` is True for l-inf attacks (one delta per position, radius from
+    :meth:`Budget.linf_radius`, so a position's norm is at most ``radius * sqrt(H)``) and False for
+    a single vector (:meth:`Budget.l2_norm`).
+    """
+    size = budget.linf_radius(h, mask) * math.sqrt(h.shape[-1]) if per_position else budget.l2_norm(h, mask)
+    return size / rho(h, mask).clamp(min=torch.finfo(h.dtype).tiny)
+
+
+def scale_warning(budget: Budget, relative: Tensor, where: str) -> str | None:
+    """A sentence for the run's log when the median row's ``relative`` size is outside
+    :data:`MEANINGFUL_SCALE`, else None."""
+    if relative.numel() == 0 or budget.value == 0:
+        return None
+    mid = float(relative.float().median())
+    low, high = MEANINGFUL_SCALE
+    if low <= mid <= high:
+        return None
+    side = "below" if mid < low else "above"
+    hint = ("it cannot move this layer measurably, so LVS and attack success read 0 whatever the model"
+            if mid < low else "a random push breaks the model as well as an attack does (watch asr_random)")
+    return (f"{budget.label} at {where} allows a per-position push of {mid:.3g} x the layer's mean activation norm, "
+            f"{side} the meaningful range {low:g}-{high:g}: {hint}. A relative budget follows each layer's "
+            f"scale: e.g. frac=0.1 (docs/lvs.md, 'Budgets on real models').")
+
+
 def check_kind(kind: object, field: str = "budget_kind", sep: str = "=") -> BudgetKind:
     """The one check of a budget kind (every reader of one calls it).
 

@@ -14,6 +14,7 @@ zero and the task reports it unscored.
 from __future__ import annotations
 
 import inspect
+import logging
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,8 +29,11 @@ from lm_eval_latent.attacks.directions import random_direction
 from lm_eval_latent.attacks.intervention import (
     Backend, LayerDelta, SplitForward, capture, output_width, position_ids, split_at,
 )
-from lm_eval_latent.attacks.budget import Budget
+from lm_eval_latent.attacks.budget import Budget, relative_size, scale_warning
 from lm_eval_latent.attacks.recipe import AttackRecipe
+
+log = logging.getLogger(__name__)
+_WARNED: set[tuple[str, str, str]] = set()  # one scale warning per layer, budget and attack in a process
 
 
 @dataclass
@@ -242,6 +246,8 @@ def run_attack(
         h = (runner.hidden if runner is not None else capture(model, prompt, module_name)).detach()
         ok = torch.isfinite(h).flatten(1).all(-1)
         h = torch.where(ok.view(-1, 1, 1), h, torch.zeros_like(h))
+    if kind != "direction" or recipe.mode != "ablate":
+        _warn_scale(budget, kind, h, mask, module_name)
     ablate = None
     if kind == "pgd_linf":
         delta, norms = pgd_linf(model, backend, module_name, inputs, h, budget, recipe, target_ids, split)
@@ -270,6 +276,16 @@ def run_attack(
             layer_delta.delta = torch.where(ok.view(-1, 1, 1), delta, torch.zeros_like(delta))
     norms = torch.where(ok, norms, torch.zeros_like(norms))
     return AttackResult(layer_delta, norms.detach().float().cpu(), ok.cpu())
+
+
+def _warn_scale(budget: Budget, kind: str, h: Tensor, mask: Tensor, module_name: str) -> None:
+    if (module_name, budget.label, kind) in _WARNED or kind == "direction" and budget.kind == "eps":
+        return  # a fixed eps vector skips the statistics (h is a zero placeholder)
+    note = scale_warning(budget, relative_size(budget, h.float(), mask, per_position=kind.endswith("linf")),
+                         module_name)
+    if note is not None:
+        _WARNED.add((module_name, budget.label, kind))
+        log.warning(note)
 
 
 def stays_finite(model: nn.Module, backend: Backend, inputs: dict[str, Tensor], h: Tensor,

@@ -40,6 +40,7 @@ from lm_eval_latent import metrics
 from lm_eval_latent.fields import SettingError, parse_number
 
 from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.task_classes.chat_check import warn_without_template
 from lm_eval_latent.task_classes.safety_task import (
     AGREEMENT_METRICS,
     agreement_row,
@@ -162,7 +163,7 @@ class LVSTask(ConfigurableTask):
         return scorer_from_metadata(self.config.metadata or {})
 
     def construct_requests(self, doc: dict, ctx: str, **kwargs: Any) -> list[Instance]:
-        kwargs.pop("apply_chat_template", None)
+        warn_without_template(self.config.metadata, kwargs.pop("apply_chat_template", None), self.config.task)
         kwargs.pop("chat_template", None)
         gen = dict(self.config.generation_kwargs or {})
 

