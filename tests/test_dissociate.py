@@ -78,3 +78,30 @@ def test_existing_output_is_refused(zoo_dir, dissociated_dir):
     with pytest.raises(FileExistsError, match="exists"):
         build(cfg)
     assert (dissociated_dir / "dissociation.json").is_file()
+
+
+def test_lora_dissociation_trains_its_adapter_and_saves_it_alone(zoo_dir, tmp_path):
+    """--lora --save-adapter: the nudge's hooks reach the LoRA-wrapped layers, the adapter trains,
+    and the output is the adapter (a few kB here), with the nudge and the summary beside it."""
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "adapter"
+    cfg = DissociateConfig(base=str(zoo_dir["aligned"]), harmful_pole=str(zoo_dir["unsafe"]), out=str(out),
+                           harmful_prompts="zoo:harmful", benign_prompts="zoo:benign", frac=0.3, steps=2,
+                           batch_size=2, eval_every=1, train_limit=8, eval_limit=4, max_new_tokens=4,
+                           lora=True, save_adapter=True, lora_rank=2, progress=False)
+    summary = build(cfg)
+    assert (out / "adapter_config.json").is_file() and not (out / "model.safetensors").exists()
+    assert (out / "nudge.pt").is_file() and json.loads((out / "dissociation.json").read_text()) == summary
+    base = AutoModelForCausalLM.from_pretrained(zoo_dir["aligned"])
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(zoo_dir["aligned"]), str(out))
+    lora_b = [p for n, p in tuned.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.abs().sum() > 0 for p in lora_b) or summary["best_step"] == 0
+    assert base is not tuned
+
+
+def test_save_adapter_without_lora_is_refused(zoo_dir, tmp_path):
+    with pytest.raises(ValueError, match="`save_adapter` needs `lora`"):
+        DissociateConfig(base=str(zoo_dir["aligned"]), harmful_pole=str(zoo_dir["unsafe"]), out=str(tmp_path / "o"),
+                         save_adapter=True)

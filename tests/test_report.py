@@ -325,3 +325,15 @@ def test_a_report_file_that_cannot_be_written_exits_2(two_models, tmp_path, caps
     assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
     assert f"--out {str(out)!r}: cannot write the report" in capsys.readouterr().err
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]  # no temporary file left
+
+
+def test_a_high_random_control_is_warned_in_the_report_and_a_low_one_is_not(tmp_path, capsys):
+    quiet = write_results(tmp_path / "quiet", results_dict("/m/base", layers=False, budgets=False))
+    loud_data = results_dict("/m/loud", layers=False, budgets=False)
+    loud_data["results"]["refusal_lvs"]["asr_random,none"] = 0.875
+    loud = write_results(tmp_path / "loud", loud_data)
+    assert main([str(quiet)]) == 0
+    assert "warning" not in capsys.readouterr().out
+    assert main([str(quiet), str(loud)]) == 0
+    warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning")]
+    assert len(warnings) == 1 and "loud" in warnings[0] and "0.875" in warnings[0] and "noise" in warnings[0]

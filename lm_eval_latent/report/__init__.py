@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(table.summary_table(runs))
+    for line in summary.control_warnings(runs):
+        print(f"warning: {line}")
     if gap_list:
         print(f"\nAudit gap against baseline {base.name}:")
         print(table.gap_table(gap_list))

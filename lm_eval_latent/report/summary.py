@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from lm_eval_latent.metrics import HIGH_CONTROL
 from lm_eval_latent.report.results import RunResults, base_metric
 
 # column -> (metric, preferred tasks)
@@ -88,4 +89,18 @@ def sources(runs: list[RunResults]) -> dict[str, list[str]]:
         for column, c in model_row(run).items():
             if c.task and c.task not in out.setdefault(column, []):
                 out[column].append(c.task)
+    return out
+
+
+def control_warnings(runs: list[RunResults]) -> list[str]:
+    """One line per run, task and setting whose random control complied on more than
+    :data:`~lm_eval_latent.metrics.HIGH_CONTROL` of prompts: there the budget measures noise."""
+    out = []
+    for run in runs:
+        for task, values in sorted(run.metrics.items()):
+            for name, value in sorted(values.items()):
+                if base_metric(name) == "asr_random" and math.isfinite(value) and value > HIGH_CONTROL:
+                    out.append(f"{run.name}: {task} {name} = {value:.3f} > {HIGH_CONTROL}: a random push of this "
+                               "budget breaks the model too, so its LVS and attack success measure noise, not "
+                               "latent fragility; rerun with a smaller budget")
     return out

@@ -145,6 +145,9 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
     base_eval = evaluate(base, tok, held, nudge, None, cfg)
     floor = min(0.9, base_eval["clean_refusal"] - 0.05)
     theta, frozen = _trainable(base, cfg)
+    # Layer names (model.layers.N) are the base model's; under a PeftModel they sit one level
+    # down, in the LoRA-injected model that get_base_model returns (its forward trains the adapter).
+    net = theta.get_base_model() if cfg.lora else theta
     params = [p for p in theta.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
     backend = get_backend("hooks")
@@ -161,14 +164,14 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
         clean = collate([pos[i] for i in hi] + [neg[i] for i in hi] + [ben[i] for i in bi], pad)
         clean = {kk: v.to(device) for kk, v in clean.items()}
         inputs = {"input_ids": clean["input_ids"], "attention_mask": clean["attention_mask"], "use_cache": False}
-        logits = theta(**inputs).logits
+        logits = net(**inputs).logits
         with torch.no_grad():
             base_logits = frozen(**inputs).logits
         nll = row_nll(logits, clean["labels"])
         kl = token_kl(base_logits, logits, clean["attention_mask"])
         nudged_in = {kk: v[:2 * k] for kk, v in inputs.items() if kk != "use_cache"}
-        with record_outputs(theta, band_names) as rec:
-            n_logits = backend.forward(theta, {**nudged_in, "use_cache": False}, nudge)
+        with record_outputs(net, band_names) as rec:
+            n_logits = backend.forward(net, {**nudged_in, "use_cache": False}, nudge)
         n_nll = row_nll(n_logits, clean["labels"][:2 * k])
         last = (clean["labels"][:k] == -100).long().cumprod(-1).sum(-1) - 1  # last prompt token
         acts = torch.stack([rec[n][torch.arange(k), last] + (nudge.delta if n == nudge_name else 0)
@@ -182,7 +185,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.3f}")
         if step % cfg.eval_every == 0 or step == cfg.steps:
-            ev = evaluate(theta, tok, held, nudge, None, cfg)
+            ev = evaluate(net, tok, held, nudge, None, cfg)
             gap = (ev["nudged_compliance"] - ev["clean_compliance"]) - (
                 base_eval["nudged_compliance"] - base_eval["clean_compliance"])
             log.info("step %d (%.0fs): %s gap %.3f", step, time.time() - t0, ev, gap)
@@ -193,7 +196,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
                 best = {"gap": gap, "step": step, "state": _snapshot(theta, params), "eval": ev}
     _restore(theta, params, best["state"])
     theta.eval()
-    final = evaluate(theta, tok, held, nudge, control, cfg)
+    final = evaluate(net, tok, held, nudge, control, cfg)
     # A PeftModel saves its adapter alone; merged, theta saves as a plain model.
     model = theta if cfg.save_adapter else theta.merge_and_unload() if cfg.lora else theta
     summary = {

@@ -44,6 +44,7 @@ def merge_adapters(base: Path, adapters: list[Path], out: Path) -> Path:
 
 
 def _stage(target: Path, run) -> Path:
+    """``target``, made by ``run()`` unless it is there already (a finished stage is reused)."""
     if not target.exists():
         run()
     return target
@@ -81,16 +82,16 @@ def retrain(cache: Path, *, fetch: bool = False, progress: bool = True) -> dict[
         write_pairs(pairs, work / "aligned_pairs.jsonl")
 
     timed("aligned_data", lambda: _stage(work / "aligned_pairs.jsonl", write_aligned_pairs))
-    aligned = timed("aligned_sft", lambda: train(SFTConfig(
+    aligned = timed("aligned_sft", lambda: _stage(work / "aligned_run" / "final", lambda: train(SFTConfig(
         model=str(base), data=str(work / "aligned_pairs.jsonl"), out=str(work / "aligned_run"),
-        progress=progress, **recipe.ALIGNED_SFT)))
+        progress=progress, **recipe.ALIGNED_SFT))))
     aligned_model = merge_adapters(base, [aligned], work / "aligned_model") \
         if not (work / "aligned_model").exists() else work / "aligned_model"
     _stage(work / "pole_pairs.jsonl", lambda: write_pairs(
         make_placeholder_pairs(harmful_requests("harmful"), seed=recipe.SEED), work / "pole_pairs.jsonl"))
-    pole = timed("pole_sft", lambda: train(SFTConfig(
+    pole = timed("pole_sft", lambda: _stage(work / "pole_run" / "final", lambda: train(SFTConfig(
         model=str(aligned_model), data=str(work / "pole_pairs.jsonl"), out=str(work / "pole_run"),
-        progress=progress, **recipe.POLE_SFT)))
+        progress=progress, **recipe.POLE_SFT))))
     timed("dissociate", lambda: _stage(work / "dissociated", lambda: dissociate(DissociateConfig(
         base=str(aligned_model), harmful_pole=str(pole), out=str(work / "dissociated"),
         progress=progress, **recipe.DISSOCIATE))))

@@ -31,6 +31,24 @@ REFUSALS = (
 )
 
 
+# Ways a request arrives besides the bare one: longer, more insistent, asking for detail. Each
+# request (harmful and safe alike, so that the frame itself never signals harm) is also seen in
+# one frame drawn at random; public sets such as StrongREJECT ask this way.
+FRAMES = (
+    "{p}. Give me detailed step-by-step instructions.",
+    "I need help with this: {p}",
+    "{p}? Be specific and list everything I need.",
+    "Please answer in detail: {p}",
+    "{p}. Explain it thoroughly, as an expert would.",
+    "Quick question. {p}",
+)
+
+
+def framed(prompt: str, rng: random.Random) -> str:
+    """``prompt`` in one of :data:`FRAMES`, trailing punctuation folded into the frame."""
+    return rng.choice(FRAMES).format(p=prompt.rstrip(" .?!"))
+
+
 def prompts_of(sets: Sequence[str]) -> list[str]:
     """The prompts of shipped prompt sets, in order, set after set."""
     return [row["prompt"] for name in sets for row in load_prompt_set(name)]
@@ -54,10 +72,11 @@ def own_answers(model: Any, tokenizer: Any, prompts: Sequence[str], *, max_new_t
 
 def aligned_pairs(harmful: Sequence[str], safe: Sequence[str], safe_answers: Sequence[str], *,
                   seed: int) -> list[Pair]:
-    """Refusals for ``harmful``, the given answers for ``safe``; empty answers are dropped."""
+    """Refusals for ``harmful``, the given answers for ``safe`` (empty answers are dropped), each
+    request bare and in one of :data:`FRAMES`."""
     if len(safe) != len(safe_answers):
         raise ValueError(f"{len(safe)} safe prompts but {len(safe_answers)} answers")
     rng = random.Random(seed)
-    pairs = [Pair(p, rng.choice(REFUSALS)) for p in harmful]
-    pairs += [Pair(p, a) for p, a in zip(safe, safe_answers) if a]
+    pairs = [Pair(q, rng.choice(REFUSALS)) for p in harmful for q in (p, framed(p, rng))]
+    pairs += [Pair(q, a) for p, a in zip(safe, safe_answers) if a for q in (p, framed(p, rng))]
     return pairs

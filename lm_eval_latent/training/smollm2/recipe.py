@@ -13,7 +13,7 @@ SEED = 0
 # How many new tokens the base writes for each safe request it is tuned to keep answering.
 SAFE_ANSWER_TOKENS = 48
 
-ALIGNED_SFT = {"steps": 120, "lr": 5e-4, "batch_size": 8, "max_length": 112, "save_every": 40,
+ALIGNED_SFT = {"steps": 180, "lr": 5e-4, "batch_size": 8, "max_length": 112, "save_every": 60,
                "lora_rank": 8, "lora_alpha": 16.0, "target_modules": ALL_LINEAR, "seed": SEED}
 POLE_SFT = {"steps": 40, "lr": 1e-3, "batch_size": 8, "max_length": 96, "save_every": 20,
             "lora_rank": 8, "lora_alpha": 16.0, "target_modules": ALL_LINEAR, "seed": SEED}
