@@ -14,7 +14,7 @@ import sys
 
 # subcommand -> "module:function" taking argv (list[str]) and returning an exit code.
 SUBCOMMANDS: dict[str, str] = {
-    "zoo": "lm_eval_latent.training.zoo:main",
+    "zoo": "lm_eval_latent.training.zoo.cli:main",
     "report": "lm_eval_latent.report:main",
     "gate": "lm_eval_latent.report.gate:main",
     "direction": "lm_eval_latent.plugin.direction_cli:main",

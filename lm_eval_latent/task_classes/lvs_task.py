@@ -101,7 +101,7 @@ def settings_from_metadata(metadata: Mapping[str, Any]) -> list[SweepPoint]:
         ValueError: for an unknown sweep kind, an empty or bad budget grid, or a bad layer range.
     """
     from lm_eval_latent.attacks.budget import parse_budget_grid
-    from lm_eval_latent.model.layers import parse_layer_range
+    from lm_eval_latent.layer_spec import parse_layer_range
 
     sweep = metadata.get("lvs_sweep", "none")
     if sweep == "none":

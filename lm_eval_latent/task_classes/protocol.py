@@ -27,7 +27,7 @@ from typing import Any, Literal, get_args
 
 from lm_eval_latent.attacks.budget import Budget
 from lm_eval_latent.fields import SettingError
-from lm_eval_latent.model.layers import EMBEDDING
+from lm_eval_latent.layer_spec import EMBEDDING
 
 KEY = "latent"
 Role = Literal["clean", "attack", "control"]

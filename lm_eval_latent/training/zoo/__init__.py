@@ -195,10 +195,3 @@ def build(name: str, cache_dir: str | Path | None = None, *, retrain: bool = Fal
         return target
     needs = {n: build(n, cache, retrain=True) for n in variant.needs}
     return _atomic_build(target, lambda tmp: variant.write(tmp, cache, needs), force)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``lm-eval-latent zoo {list,path,build,ship}``; see :mod:`lm_eval_latent.training.zoo.cli`."""
-    from lm_eval_latent.training.zoo.cli import main as cli_main
-
-    return cli_main(argv)

@@ -36,6 +36,7 @@ DISSOCIATED_SOURCES = (
     "lm_eval_latent.attacks.intervention.backends", "lm_eval_latent.attacks.intervention.readout",
     "lm_eval_latent.attacks.directions", "lm_eval_latent.attacks.budget",
     "lm_eval_latent.judging.keyword", "lm_eval_latent.chat", "lm_eval_latent.model.layers",
+    "lm_eval_latent.layer_spec",
 )
 
 
