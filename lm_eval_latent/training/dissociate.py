@@ -36,6 +36,7 @@ from lm_eval_latent.training.finetune.data import PLACEHOLDERS, Pair
 from lm_eval_latent.training.finetune.sft import collate, encode_pair
 from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, record_outputs
 from lm_eval_latent.model.layers import decoder_layers_name
+from lm_eval_latent.outputs import write_dir_atomic
 
 log = logging.getLogger(__name__)
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that."
@@ -211,7 +212,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
                        module=nudge_name, source="dissociate: unit(mean H - mean B), last prompt token")
         (tmp / RESULT_FILE).write_text(json.dumps(summary, indent=2))
 
-    ckpt.write_atomic(out, write)
+    write_dir_atomic(out, write)
     return summary
 
 
