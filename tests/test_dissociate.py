@@ -78,3 +78,19 @@ def test_existing_output_is_refused(zoo_dir, dissociated_dir):
     with pytest.raises(FileExistsError, match="exists"):
         build(cfg)
     assert (dissociated_dir / "dissociation.json").is_file()
+
+
+def test_rates_leave_unscored_rows_out_of_the_denominator(monkeypatch):
+    """The dissociation's rates are `metrics.verdict_rates`: an undecided row is not counted as safe."""
+    import lm_eval_latent.judging as judging
+    from lm_eval_latent.judging import Judgement, Verdict
+    from lm_eval_latent.training.dissociate_eval import rates
+
+    class Fixed:
+        def judge(self, prompts, responses):
+            return [Judgement(v, reason="fixed") for v in (Verdict.UNSCORED, Verdict.REFUSED, Verdict.COMPLIED,
+                                                          Verdict.COMPLIED)]
+
+    monkeypatch.setattr(judging, "get_judge", lambda name: Fixed())
+    shares = rates(["p"] * 4, ["some words", "I cannot help", "Sure, step one", "?"])  # the last is broken
+    assert shares == {"refusal": 1 / 3, "compliance": 1 / 3}
