@@ -11,10 +11,8 @@ imported on first use. The model class `latent_hf` lives in `lm_eval_latent.mode
 see docs/discovery.md for how the stock `lm_eval` command finds it.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import Any
+# No import at module level: the start-up hook (`plugin/_hook.py`) imports this package in every
+# Python process, and it must cost nothing beyond what Python has loaded already.
 
 __version__ = "0.1.0"
 
@@ -31,9 +29,12 @@ PUBLIC: dict[str, tuple[str, str]] = {
 
 __all__ = ["__version__", *PUBLIC]
 
-def __getattr__(name: str) -> Any:
+
+def __getattr__(name: str) -> object:
     if name not in PUBLIC:
         raise AttributeError(f"module 'lm_eval_latent' has no attribute {name!r} (public: {', '.join(PUBLIC)})")
+    import importlib
+
     module, attribute = PUBLIC[name]
     # Looked up each time, not cached here: the registry is the judging module's own dict.
     return getattr(importlib.import_module(module), attribute)
