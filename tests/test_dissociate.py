@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from lm_eval_latent.training.dissociate import build
-from lm_eval_latent.training.dissociate_config import DissociateConfig
-from lm_eval_latent.training.dissociate_loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
+from lm_eval_latent.training.dissociate.config import DissociateConfig
+from lm_eval_latent.training.dissociate.loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
 from lm_eval_latent.attacks.intervention import record_outputs
 from margins import alike, apart, at_least
 
@@ -84,7 +84,7 @@ def test_rates_leave_unscored_rows_out_of_the_denominator(monkeypatch):
     """The dissociation's rates are `metrics.verdict_rates`: an undecided row is not counted as safe."""
     import lm_eval_latent.judging as judging
     from lm_eval_latent.judging import Judgement, Verdict
-    from lm_eval_latent.training.dissociate_eval import rates
+    from lm_eval_latent.training.dissociate.evaluation import rates
 
     class Fixed:
         def judge(self, prompts, responses):

@@ -224,7 +224,7 @@ def test_cache_keys_cover_the_building_code(tmp_path: Path, monkeypatch: pytest.
     _copy_sources(tmp_path)
     monkeypatch.setattr(zoo, "PACKAGE_ROOT", tmp_path)
     keys = {n: zoo.cache_key(n) for n in zoo.ZOO}
-    with (tmp_path / "lm_eval_latent" / "training" / "dissociate.py").open("a") as f:
+    with (tmp_path / "lm_eval_latent" / "training" / "dissociate" / "builder.py").open("a") as f:
         f.write("\n# changed\n")
     after = {n: zoo.cache_key(n) for n in zoo.ZOO}
     assert after["dissociated"] != keys["dissociated"]

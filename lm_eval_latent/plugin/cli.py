@@ -20,7 +20,7 @@ SUBCOMMANDS: dict[str, str] = {
     "direction": "lm_eval_latent.plugin.direction_cli:main",
     "demo": "lm_eval_latent.plugin.demo:main",
     "attack": "lm_eval_latent.training.finetune:main",
-    "dissociate": "lm_eval_latent.training.dissociate_cli:main",
+    "dissociate": "lm_eval_latent.training.dissociate.cli:main",
     "door": "lm_eval_latent.training.door:main",
 }
 
