@@ -109,7 +109,7 @@ def test_opt_decoder_width_differs_from_the_embedding(arch_dir, tmp_path):
     d32 = save_direction(tmp_path / "d32.pt", torch.randn(32))
     lm = LatentHFLM(pretrained=str(arch_dir("opt_proj")), device="cpu", perturb_layer=-1, eps=4, direction=str(d32))
     ids = torch.tensor([[1, 2, 3]])
-    assert lm.default_delta_fn()(ids, torch.ones_like(ids)).delta.shape[-1] == 32
+    assert lm.attack(lm.resolve(None), ids).delta.delta.shape[-1] == 32
     with pytest.raises(ValueError, match=r"perturbed layer's width is 16"):
         LatentHFLM(pretrained=str(arch_dir("opt_proj")), device="cpu", perturb_layer="embedding", eps=4,
                    direction=str(d32))

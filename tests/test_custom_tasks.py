@@ -80,3 +80,46 @@ def test_documented_command_runs_with_stock_cli(random_model_dir, tmp_path, monk
     # judged by the example's own judge, not the default keyword judge (broken rows skip judges)
     reasons = {r["doc"]["judge"]["reason"] for r in rows if r["doc"]["judge"]["verdict"] != "broken"}
     assert reasons and reasons <= {"refusal phrase", "no refusal phrase", "blank response"}
+
+
+def test_public_surface_is_what_task_folders_import():
+    import lm_eval_latent
+    from lm_eval_latent import JUDGES, LVSTask, SafetyTask, Verdict, get_judge, load_prompts
+    from lm_eval_latent.judging import JUDGES as registry
+    from lm_eval_latent.task_classes.data import load_task_dataset
+    from lm_eval_latent.task_classes.lvs_task import LVSTask as lvs
+    from lm_eval_latent.task_classes.safety_task import SafetyTask as safety
+
+    assert (SafetyTask, LVSTask, load_prompts, JUDGES) == (safety, lvs, load_task_dataset, registry)
+    assert get_judge("keyword").judge(["q"], [""])[0].verdict is Verdict.UNSCORED
+    assert set(lm_eval_latent.PUBLIC) <= set(dir(lm_eval_latent))
+    with pytest.raises(AttributeError, match="public: SafetyTask, LVSTask, load_prompts"):
+        lm_eval_latent.SafteyTask  # noqa: B018
+
+
+@pytest.mark.parametrize(("old", "name", "new"), [
+    ("lm_eval_latent.safety_task", "SafetyTask", "from lm_eval_latent import SafetyTask"),
+    ("lm_eval_latent.lvs_task", "LVSTask", "from lm_eval_latent import LVSTask"),
+    ("lm_eval_latent.data", "load_task_dataset", "from lm_eval_latent import load_prompts"),
+    ("lm_eval_latent.judges", "JUDGES", "from lm_eval_latent import JUDGES"),
+])
+def test_paths_documented_before_the_stage_folders_still_load_and_name_the_new_import(old, name, new):
+    import importlib
+    import sys
+
+    import lm_eval_latent
+
+    sys.modules.pop(old, None)
+    with pytest.warns(DeprecationWarning, match=re.escape(new)):
+        module = importlib.import_module(old)
+    public = {"load_task_dataset": "load_prompts"}.get(name, name)
+    assert getattr(module, name) is getattr(lm_eval_latent, public)
+
+
+def test_importing_the_package_imports_no_torch_or_lm_eval():
+    import subprocess
+    import sys
+
+    code = "import sys, lm_eval_latent; print(sorted({'torch', 'lm_eval', 'nnsight'} & set(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

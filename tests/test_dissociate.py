@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from lm_eval_latent.training.dissociate import build
-from lm_eval_latent.training.dissociate_config import DissociateConfig
-from lm_eval_latent.training.dissociate_loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
+from lm_eval_latent.training.dissociate.config import DissociateConfig
+from lm_eval_latent.training.dissociate.loss import LossWeights, dissociation_loss, hinge, row_nll, token_kl, whitened_match
 from lm_eval_latent.attacks.intervention import record_outputs
 from margins import alike, apart, at_least
 
@@ -105,3 +105,19 @@ def test_save_adapter_without_lora_is_refused(zoo_dir, tmp_path):
     with pytest.raises(ValueError, match="`save_adapter` needs `lora`"):
         DissociateConfig(base=str(zoo_dir["aligned"]), harmful_pole=str(zoo_dir["unsafe"]), out=str(tmp_path / "o"),
                          save_adapter=True)
+
+
+def test_rates_leave_unscored_rows_out_of_the_denominator(monkeypatch):
+    """The dissociation's rates are `metrics.verdict_rates`: an undecided row is not counted as safe."""
+    import lm_eval_latent.judging as judging
+    from lm_eval_latent.judging import Judgement, Verdict
+    from lm_eval_latent.training.dissociate.evaluation import rates
+
+    class Fixed:
+        def judge(self, prompts, responses):
+            return [Judgement(v, reason="fixed") for v in (Verdict.UNSCORED, Verdict.REFUSED, Verdict.COMPLIED,
+                                                          Verdict.COMPLIED)]
+
+    monkeypatch.setattr(judging, "get_judge", lambda name: Fixed())
+    shares = rates(["p"] * 4, ["some words", "I cannot help", "Sure, step one", "?"])  # the last is broken
+    assert shares == {"refusal": 1 / 3, "compliance": 1 / 3}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lm_eval_latent.training.dissociate_config import DissociateConfig, resolve_band
+from lm_eval_latent.training.dissociate.config import DissociateConfig, resolve_band
 
 
 def test_band_defaults_and_range():

@@ -144,4 +144,4 @@ def test_latent_hf_parses_the_gguf_file_once_fewer(gguf_dir, monkeypatch):
     lm = LatentHFLM(pretrained=str(gguf_dir), gguf_file=GGUF_NAME, device="cpu")
     assert parses.count(True) == 1
     assert len(parses) <= 3
-    assert lm.network.config.num_hidden_layers == lm._config.num_hidden_layers
+    assert lm.model.config.num_hidden_layers == lm._config.num_hidden_layers

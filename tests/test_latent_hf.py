@@ -97,7 +97,7 @@ def test_only_target_layer_changes(random_model_dir):
     assert not torch.allclose(captured[3], clean[3])
     applied = applied_delta(lm, ids, lm.model.model.layers[3])
     # What reached layer 3 differs from the clean run by exactly the delta the model computed.
-    computed = lm.default_delta_fn()(ids, torch.ones_like(ids)).delta
+    computed = lm.attack(lm.resolve(None), ids).delta.delta
     torch.testing.assert_close(applied, computed.expand_as(applied), rtol=0, atol=1e-5)
     assert math.isclose(float(applied[0, 0].norm()), 3.0, rel_tol=1e-4)  # eps=3
 
@@ -110,7 +110,7 @@ def applied_delta(lm: LatentHFLM, ids: torch.Tensor, next_module: torch.nn.Modul
         lm._model_call(ids)
         perturbed = got[-1]
         with torch.no_grad():
-            lm.network(ids)
+            lm.model(ids)
         clean = got[-1]
     finally:
         handle.remove()
@@ -126,7 +126,6 @@ def test_model_is_clean_after_calls_and_errors(random_model_dir, hf, backend):
     with pytest.raises(Exception):
         lm._model_call(torch.tensor([[10**6]]))  # token id outside the vocabulary
     assert count_hooks(lm.model) == before
-    assert lm._stand_in is None
     # The underlying network answers exactly like the clean model again.
     ids = torch.tensor([lm.tok_encode("How do I bake bread?")])
     with torch.no_grad():
@@ -135,7 +134,7 @@ def test_model_is_clean_after_calls_and_errors(random_model_dir, hf, backend):
 
 def test_seed_gives_same_direction_and_other_seed_differs(random_model_dir):
     ids = torch.tensor([make(random_model_dir).tok_encode("How do I bake bread?")])
-    a, b, c = (applied_delta(lm, ids, lm.network.model.layers[2])
+    a, b, c = (applied_delta(lm, ids, lm.model.model.layers[2])
                for lm in (make(random_model_dir, perturb_layer=1, eps=2, seed=s) for s in (3, 3, 4)))
     torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
     assert not torch.allclose(a, c, atol=1e-3)
@@ -148,7 +147,7 @@ def test_direction_file_and_embedding_layer(random_model_dir, tmp_path):
     path = save_direction(tmp_path / "d.pt", direction, layer=1)
     lm = make(random_model_dir, perturb_layer="embedding", eps=4, direction=str(path))
     ids = torch.tensor([lm.tok_encode("How do I bake bread?")])
-    applied = applied_delta(lm, ids, lm.network.model.layers[0])
+    applied = applied_delta(lm, ids, lm.model.model.layers[0])
     torch.testing.assert_close(applied, (direction / direction.norm() * 4).expand_as(applied), rtol=0, atol=1e-5)
     assert lm.layer.module_name.endswith("embed_tokens")
 
@@ -277,3 +276,33 @@ def test_auto_batch_size_is_capped_by_the_attack_backward(random_model_dir, monk
     prompts = [f"How do I bake bread number {i}?" for i in range(5)]
     lm.generate_until(latent_requests(prompts))
     assert rows == [2, 2, 2, 1]  # the probe's 2, then the real batches of 2, 2 and 1
+
+
+def test_use_cache_is_refused_for_latent_arguments(random_model_dir, tmp_path):
+    """lm-eval's cache key is the request alone: a cached answer at eps=4 would serve eps=8."""
+    from lm_eval.api.model import CachingLM
+
+    with pytest.raises(ValueError, match=r"--use_cache cannot be used with latent_hf's latent arguments "
+                                         r"\(perturb_layer=1,eps=4\)"):
+        CachingLM(make(random_model_dir, perturb_layer=1, eps=4), str(tmp_path / "cache.db"))
+    CachingLM(make(random_model_dir, backend="hooks"), str(tmp_path / "plain.db"))  # nothing latent: allowed
+
+
+def test_use_cache_keys_a_task_setting_with_its_request(random_model_dir, tmp_path):
+    """A setting the task puts in its requests is part of lm-eval's cache key (it was not JSON)."""
+    from lm_eval.api.model import CachingLM
+
+    from lm_eval_latent.attacks.budget import Budget
+    from lm_eval_latent.task_classes import protocol
+
+    def requests(eps: float) -> list[Instance]:
+        kwargs = protocol.encode({"until": [], "max_gen_toks": 3, "do_sample": False},
+                                 protocol.Setting("attack", layer=1, budget=Budget("eps", eps), attack="direction"))
+        return [Instance("generate_until", {}, (p, dict(kwargs)), 0) for p in PROMPTS[:2]]
+
+    lm = make(random_model_dir)
+    cached = CachingLM(lm, str(tmp_path / "cache.db"))
+    first = cached.generate_until(requests(2.0))
+    assert cached.generate_until(requests(2.0)) == first  # served from the cache
+    other = [protocol.LatentReply.loads(r) for r in cached.generate_until(requests(8.0))]
+    assert [r.delta_norm for r in other] == pytest.approx([8.0, 8.0], rel=1e-4)  # not the eps=2 answers

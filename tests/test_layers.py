@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lm_eval_latent.model.layers import (EMBEDDING, decoder_layers_name, parse_layer_range, parse_layer_spec,
-                                         resolve_layer)
+from lm_eval_latent.layer_spec import EMBEDDING, parse_layer_range, parse_layer_spec
+from lm_eval_latent.model.layers import decoder_layers_name, resolve_layer
 
 
 @pytest.fixture(scope="module")

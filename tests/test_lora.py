@@ -59,3 +59,27 @@ def test_adapter_for_another_base_is_refused(random_model_dir, adapter_dir, tmp_
     other = build_random_model(tmp_path / "wide", hidden=64)
     with pytest.raises(ValueError, match="was trained for another base model"):
         LatentHFLM(pretrained=str(other), device="cpu", lora=str(adapter_dir))
+
+
+def test_adapter_naming_another_base_warns_with_both_names(random_model_dir, adapter_dir, tmp_path, caplog):
+    """Same shapes, another model: the adapter loads, and the log names both models."""
+    import logging
+    import shutil
+
+    other = tmp_path / "another_llama"
+    shutil.copytree(random_model_dir, other)
+    with caplog.at_level(logging.WARNING, logger="lm_eval_latent.model.adapters"):
+        LatentHFLM(pretrained=str(other), device="cpu", lora=str(adapter_dir))
+    warning = " ".join(r.getMessage() for r in caplog.records if r.name == "lm_eval_latent.model.adapters")
+    assert str(random_model_dir) in warning and str(other) in warning
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="lm_eval_latent.model.adapters"):
+        LatentHFLM(pretrained=str(random_model_dir), device="cpu", lora=str(adapter_dir))
+    assert not [r for r in caplog.records if r.name == "lm_eval_latent.model.adapters"]
+
+
+def test_same_model_names():
+    from lm_eval_latent.model.adapters import same_model
+
+    assert same_model("HuggingFaceTB/SmolLM2-135M-Instruct", "/models/smollm2-135m-instruct")
+    assert not same_model("HuggingFaceTB/SmolLM2-135M", "HuggingFaceTB/SmolLM2-360M")

@@ -244,13 +244,15 @@ def test_overflowing_budgets_leave_rows_unscored_in_every_task(random_model_dir)
 
 
 def test_the_control_aggregate_warns_above_the_high_control_share(caplog):
-    from lm_eval_latent.metrics import HIGH_CONTROL
-    from lm_eval_latent.task_classes.lvs_task import _control_mean
+    from lm_eval.api.registry import get_aggregation
 
-    agg = _control_mean("refusal_lvs", "@p=0.001")
-    with caplog.at_level("WARNING", logger="lm_eval_latent.task_classes.lvs_task"):
+    from lm_eval_latent.metrics import HIGH_CONTROL
+    from lm_eval_latent.task_classes import lm_eval_metrics  # noqa: F401  (registers it)
+
+    agg = get_aggregation("latent_control_mean")
+    with caplog.at_level("WARNING", logger="lm_eval_latent.task_classes.lm_eval_metrics"):
         assert agg([0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0]) == 0.125  # at most HIGH_CONTROL: quiet
         assert not caplog.records
         assert agg([1.0, 1.0, 0.0, 1.0]) == 0.75
     assert HIGH_CONTROL < 0.75
-    assert len(caplog.records) == 1 and "refusal_lvs@p=0.001" in caplog.records[0].getMessage()
+    assert len(caplog.records) == 1 and "0.75" in caplog.records[0].getMessage()

@@ -11,14 +11,27 @@ from lm_eval_latent.task_classes import protocol
 from lm_eval_latent.task_classes.protocol import LatentReply, Setting
 
 
-def test_encode_decode_round_trip_keeps_the_object_and_the_other_kwargs():
+def test_encode_decode_round_trip_keeps_the_setting_and_the_other_kwargs():
     setting = Setting("attack", layer=-1, budget=Budget("p", 0.001), attack="pgd_l2")
     gen = {"until": ["\n"], "max_gen_toks": 8}
     encoded = protocol.encode(gen, setting)
     assert gen == {"until": ["\n"], "max_gen_toks": 8}  # the task's own kwargs are not touched
     decoded, rest = protocol.decode(encoded)
-    assert decoded is setting and rest == gen
+    assert decoded == setting and rest == gen
     assert protocol.decode(gen) == (None, gen)  # a plain request
+    assert protocol.decode({**gen, protocol.KEY: setting})[0] is setting  # built by hand, in process
+
+
+def test_an_encoded_request_is_json_data():
+    """lm-eval hashes request arguments with json.dumps for --use_cache and logs them."""
+    import json
+
+    from lm_eval.api.model import hash_args
+
+    gen = protocol.encode({"until": []}, Setting("control", layer="embedding", budget=Budget("eps", 2.0)))
+    assert protocol.decode(json.loads(json.dumps(gen)))[0] == Setting("control", "embedding", Budget("eps", 2.0))
+    other = protocol.encode({"until": []}, Setting("control", layer="embedding", budget=Budget("eps", 3.0)))
+    assert hash_args("generate_until", ("q", gen)) != hash_args("generate_until", ("q", other))
 
 
 def test_settings_group_by_value_and_controls_share_layer_and_budget():

@@ -10,6 +10,7 @@ import torch
 
 from lm_eval_latent.training import zoo
 from lm_eval_latent.task_classes.prompts import load_prompt_set
+from lm_eval_latent.training.zoo import cli as zoo_cli
 from lm_eval_latent.training.zoo import corpus
 
 from margins import alike, at_least, at_most
@@ -159,7 +160,7 @@ def test_list_names_building_code_changed_since_shipping(tmp_path: Path, monkeyp
         f.write("\n# changed\n")
     assert zoo.changed_sources("dissociated") == ["lm_eval_latent.attacks.intervention.delta"]
     assert zoo.changed_sources("aligned") == []
-    assert zoo.main(["list"]) == 0
+    assert zoo_cli.main(["list"]) == 0
     out = capsys.readouterr().out
     assert "shipped by other code in lm_eval_latent.attacks.intervention.delta" in out
     assert "aligned\t" in out and "other code" not in out.split("aligned\t")[1].splitlines()[0]
@@ -195,7 +196,7 @@ def test_unknown_name_lists_known_ones(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="aligned.*dissociated.*unsafe"):
         zoo.build("nope", cache_dir=tmp_path)
     with pytest.raises(SystemExit) as exit_:
-        zoo.main(["path", "nope"])
+        zoo_cli.main(["path", "nope"])
     assert exit_.value.code == 2
 
 
@@ -223,7 +224,7 @@ def test_cache_keys_cover_the_building_code(tmp_path: Path, monkeypatch: pytest.
     _copy_sources(tmp_path)
     monkeypatch.setattr(zoo, "PACKAGE_ROOT", tmp_path)
     keys = {n: zoo.cache_key(n) for n in zoo.ZOO}
-    with (tmp_path / "lm_eval_latent" / "training" / "dissociate.py").open("a") as f:
+    with (tmp_path / "lm_eval_latent" / "training" / "dissociate" / "builder.py").open("a") as f:
         f.write("\n# changed\n")
     after = {n: zoo.cache_key(n) for n in zoo.ZOO}
     assert after["dissociated"] != keys["dissociated"]
@@ -261,12 +262,12 @@ def test_shipped_prompts_are_held_out() -> None:
 
 
 def test_cli_prints_shipped_paths(zoo_dir: dict[str, Path], capsys) -> None:
-    assert zoo.main(["build", "aligned", "unsafe"]) == 0
+    assert zoo_cli.main(["build", "aligned", "unsafe"]) == 0
     out = capsys.readouterr().out
     assert f"aligned\t{zoo_dir['aligned']}" in out and f"unsafe\t{zoo_dir['unsafe']}" in out
-    assert zoo.main(["path", "aligned"]) == 0
+    assert zoo_cli.main(["path", "aligned"]) == 0
     assert capsys.readouterr().out.strip() == str(zoo_dir["aligned"])
-    assert zoo.main(["list"]) == 0
+    assert zoo_cli.main(["list"]) == 0
     assert str(zoo.SHIPPED_DIR / "dissociated") in capsys.readouterr().out
 
 

@@ -7,7 +7,7 @@ A recipe is named on the command line (``attack=pgd_linf``) or given by path
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -72,19 +72,9 @@ class AttackRecipe:
         """A copy with some fields changed (None values are ignored)."""
         return replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-    def as_dict(self) -> dict[str, Any]:
-        """Plain dict, for results files."""
-        return asdict(self)
-
-
-def recipes_dir() -> Path:
-    """The shipped recipe folder (``interventions/``)."""
-    return interventions_dir()
-
-
 def known_recipes() -> list[str]:
     """Names of the shipped recipes."""
-    return sorted(p.stem for p in recipes_dir().glob("*.yaml"))
+    return sorted(p.stem for p in interventions_dir().glob("*.yaml"))
 
 
 def load_recipe(name_or_path: str) -> AttackRecipe:
@@ -98,7 +88,7 @@ def load_recipe(name_or_path: str) -> AttackRecipe:
     text = str(name_or_path)
     path = Path(text).expanduser()
     if not (text.endswith((".yaml", ".yml")) or path.is_file()):
-        path = recipes_dir() / f"{text}.yaml"
+        path = interventions_dir() / f"{text}.yaml"
         if not path.is_file():
             raise SettingError(f"attack={text!r} is not known (known: {', '.join(known_recipes())}; or give a YAML path)")
     elif not path.is_file():

@@ -6,9 +6,25 @@ leaves the base model as it is.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from torch import nn
+
+log = logging.getLogger(__name__)
+
+
+def same_model(a: str, b: str) -> bool:
+    """Whether two model names (local paths or Hub ids) name the same model, as far as names tell.
+
+    Two local paths are the same when they resolve to the same folder; otherwise a Hub id and a
+    local copy are taken to be the same when their last path parts match (``org/SmolLM2-135M``
+    and ``/models/SmolLM2-135M``).
+    """
+    pa, pb = Path(a).expanduser(), Path(b).expanduser()
+    if pa.exists() and pb.exists():
+        return pa.resolve() == pb.resolve()
+    return pa.name.lower() == pb.name.lower()
 
 
 def load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
@@ -16,7 +32,8 @@ def load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
 
     Raises:
         FileNotFoundError: a local path without ``adapter_config.json``.
-        ValueError: the adapter was trained for another base model (both names given).
+        ValueError: the adapter was trained for another base model whose weights do not fit
+            (both names given); one whose weights fit but whose name differs gets a warning.
         OSError: it could not be loaded (e.g. offline with a Hub id).
     """
     from peft import PeftModel
@@ -46,5 +63,12 @@ def load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
             f"lora={lora!r}: could not load the adapter ({err}). Offline? Download it first and "
             "pass its local directory."
         ) from err
+    trained_on = getattr(next(iter(peft_model.peft_config.values()), None), "base_model_name_or_path", None)
+    if trained_on and base_name and not same_model(str(trained_on), str(base_name)):
+        log.warning(
+            "lora=%r names another base model in its adapter_config.json (%r) than the model loaded "
+            "(%r); its weights fit, but the outputs are those of an adapter on a model it was not "
+            "trained for. Load pretrained=%s to evaluate it as trained.", lora, trained_on, base_name, trained_on,
+        )
     peft_model.eval()
     return peft_model.merge_and_unload() if merge else peft_model

@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
 from lm_eval_latent.attacks.intervention import BACKENDS, POSITIONS, BackendName, Positions
 from lm_eval_latent.fields import SettingError, parse_bool, parse_int, parse_number
-from lm_eval_latent.model.layers import parse_layer_spec
+from lm_eval_latent.layer_spec import parse_layer_spec
 
 
 ApplyTo = Literal["all", "latent"]

@@ -1,51 +1,50 @@
 """`latent_hf`: lm-eval's HF model with a latent perturbation, a latent attack or a LoRA adapter.
 
-Built the way lm-eval's ``hf_steered`` is: a subclass of ``HFLM`` that overrides only the calls
-that touch the network (``_model_call`` for loglikelihood, ``_model_generate`` for generation)
-and always leaves the model clean afterwards, also when a call raises. Every ``HFLM`` argument
-keeps working.
+Built the way lm-eval's ``hf_steered`` is: a subclass of ``HFLM`` whose ``_model_call``
+(loglikelihood) and ``_model_generate`` (generation) run ``super()``'s call inside one
+intervention (`Backend.run`: nnsight or hooks) that always leaves the model clean afterwards,
+also when a call raises. Every ``HFLM`` argument keeps working.
 
     lm_eval --model latent_hf --model_args pretrained=DIR,perturb_layer=2,eps=4 --tasks refusal_rate
 
 Plain requests run under the configured perturbation (``attack`` at ``perturb_layer`` with the
 budget ``eps``/``p``/``frac``). Requests that carry a `protocol.Setting` (the LVS tasks) ask for a
 clean, attacked or control generation; `resolve` turns a setting into the attack, budget and layer,
-choosing every default in one place, and the reply is a JSON `protocol.LatentReply` with
-``||delta||`` (see `latent_requests`).
+choosing every default in one place. `generate_until` answers each setting's requests with one call
+of HFLM's own generate_until; the attack is computed per batch, on the batch HFLM hands
+`_model_generate`, and each row's ``||delta||`` reaches its reply through `latent_requests.RowLog`.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from lm_eval.api.instance import Instance
+from lm_eval.api.model import CacheHook
 from lm_eval.api.registry import register_model
 from lm_eval.models.huggingface import HFLM
 from torch import Tensor, nn
+from tqdm import tqdm
 
-from lm_eval_latent.model.adapters import load_adapter
-from lm_eval_latent.fields import SettingError
-from lm_eval_latent.attacks import AttackRecipe, Budget, load_recipe, run_attack
-from lm_eval_latent.model.config import PerturbConfig
-from lm_eval_latent.model.model_args import check_model_args
+from lm_eval_latent.attacks import AttackRecipe, AttackResult, Budget, load_recipe, run_attack
 from lm_eval_latent.attacks.directions import load_direction
-from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, output_width
-from lm_eval_latent.model.latent_requests import LatentRequests
+from lm_eval_latent.attacks.intervention import get_backend, output_width
+from lm_eval_latent.fields import SettingError
+from lm_eval_latent.model.adapters import load_adapter
+from lm_eval_latent.model.config import PerturbConfig
+from lm_eval_latent.model.latent_requests import RowLog, answer, group_by_setting, truncation_note
 from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer
+from lm_eval_latent.model.model_args import check_model_args
 from lm_eval_latent.task_classes.protocol import Setting
 
 log = logging.getLogger(__name__)
-DeltaFn = Callable[[Tensor, Tensor | None], LayerDelta | None]
-
-
-def _unperturbed(_ids: Tensor, _mask: Tensor | None) -> None:
-    """Marks a `generate_under` call with no delta: HFLM generates as it would on its own."""
-    return None
+# Model args that do not change what is computed (so lm-eval's cache may serve a latent_hf run).
+_CACHE_NEUTRAL = ("backend",)
 
 
 @dataclass(frozen=True)
@@ -55,27 +54,6 @@ class Resolved:
     recipe: AttackRecipe
     budget: Budget
     layer: ResolvedLayer
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter((self.recipe, self.budget, self.layer))
-
-
-class _PerturbedModel:
-    """Stands in for the HF model inside HFLM's own `_model_generate` while a delta is active."""
-
-    def __init__(self, model: nn.Module, backend: Any, delta_fn: DeltaFn) -> None:
-        self._model = model
-        self._backend = backend
-        self._delta_fn = delta_fn
-
-    def generate(self, input_ids: Tensor, attention_mask: Tensor | None = None, **kwargs: Any) -> Tensor:
-        if attention_mask is None:
-            attention_mask = torch.ones_like(input_ids)
-        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
-        return self._backend.generate(self._model, inputs, self._delta_fn(input_ids, attention_mask), **kwargs)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._model, name)
 
 
 @register_model("latent_hf")
@@ -89,14 +67,15 @@ class LatentHFLM(HFLM):
 
     def __init__(self, pretrained: str | nn.Module = "", **kwargs: Any) -> None:
         check_model_args(kwargs)
+        self.latent_args = {k: kwargs[k] for k in PerturbConfig.field_names() if k in kwargs}
         self.perturb = PerturbConfig.pop_from(kwargs)
         super().__init__(pretrained=pretrained, **kwargs)
-        if self.perturb.lora:
-            self._model = load_adapter(self._model, self.perturb.lora, self.perturb.merge_lora)
-        self.intervention_backend = get_backend(self.perturb.backend, self.tokenizer)
         cfg = self.perturb
+        if cfg.lora:
+            self._model = load_adapter(self._model, cfg.lora, cfg.merge_lora)
+        self.intervention_backend = get_backend(cfg.backend, self.tokenizer)
         if cfg.budget is not None:
-            cfg.budget.check_dtype(self.network.dtype)
+            cfg.budget.check_dtype(self.model.dtype)
         # Plain requests default to the fixed vector eps * direction; latent requests (the LVS
         # tasks) default to the paper's attack.
         self.recipe = self._recipe(cfg.attack or "direction")
@@ -105,15 +84,13 @@ class LatentHFLM(HFLM):
             resolve_layer(self.model, cfg.perturb_layer) if cfg.perturb_layer is not None else None
         )
         if self.layer is not None:
-            output_width(self.network, self.layer.module_name)  # probed once now, not mid-request
+            output_width(self.model, self.layer.module_name)  # probed once now, not mid-request
         # Checked against the configured layer's width now; a layer named by a task later is
         # checked by the attack (widths differ where embeddings are projected, as in OPT-350m).
         self.direction: Tensor | None = (
             load_direction(cfg.direction, self.hidden_size) if cfg.direction else None
         )
-        self._stand_in: _PerturbedModel | None = None
-        self._delta_override: DeltaFn | None = None
-        self._answers = LatentRequests(self)
+        self._warned_truncation = False
         self._attack_batch_sizes: dict[tuple[str, str, int], int] = {}
         # HFLM 0.4.13 adopts accelerate's rank and world size only when it sees more than one GPU;
         # on CPU (torchrun with ACCELERATE_USE_CPU=1, gloo) every process would run every document.
@@ -125,7 +102,7 @@ class LatentHFLM(HFLM):
     @property
     def hidden_size(self) -> int | None:
         """Width of the perturbed layer's output (None while no ``perturb_layer`` is set)."""
-        return output_width(self.network, self.layer.module_name) if self.layer is not None else None
+        return output_width(self.model, self.layer.module_name) if self.layer is not None else None
 
     def _create_model(self, pretrained: str, *, gguf_file: str | None = None, **kwargs: Any) -> None:
         """HFLM's model loading, handing a GGUF model the config HFLM has already read.
@@ -137,6 +114,27 @@ class LatentHFLM(HFLM):
         if gguf_file and config is not None and "config" not in kwargs:
             kwargs["config"] = config
         super()._create_model(pretrained, gguf_file=gguf_file, **kwargs)
+
+    def set_cache_hook(self, cache_hook: CacheHook) -> None:
+        """Refuse ``--use_cache`` for a run whose latent settings lm-eval's cache key cannot see.
+
+        lm-eval keys its cache on each request alone: answers computed at ``eps=4`` would be
+        served to a later run at ``eps=8``. A setting a task puts in its requests (the LVS tasks)
+        is part of the request, hence of the key; the model's own latent arguments are not.
+
+        Raises:
+            SettingError: caching is asked for while a latent model argument is given.
+        """
+        given = {k: v for k, v in self.latent_args.items() if k not in _CACHE_NEUTRAL}
+        if getattr(cache_hook, "dbdict", None) is not None and given:
+            named = ",".join(f"{k}={v}" for k, v in given.items())
+            raise SettingError(
+                f"--use_cache cannot be used with latent_hf's latent arguments ({named}): lm-eval keys "
+                "its cache on the request only, so answers of another perturbation, attack or adapter "
+                "would be served from it. Run without --use_cache (or give each setting its own "
+                "cache path and drop the latent arguments)."
+            )
+        super().set_cache_hook(cache_hook)
 
     def _recipe(self, name: str) -> AttackRecipe:
         cfg = self.perturb
@@ -155,7 +153,7 @@ class LatentHFLM(HFLM):
         budget, then the attack's own default budget; clean gets None.
 
         Raises:
-            ValueError: when no layer is given by the request or by ``perturb_layer``, or when
+            SettingError: when no layer is given by the request or by ``perturb_layer``, or when
                 a control is asked of an attack without one.
         """
         if setting is None:
@@ -172,42 +170,111 @@ class LatentHFLM(HFLM):
             )
         recipe = self._recipe(setting.attack) if setting.attack else self.lvs_recipe
         budget = setting.budget or self.perturb.budget or recipe.default_budget
-        budget.check_dtype(self.network.dtype)
+        budget.check_dtype(self.model.dtype)
         if setting.role == "control":
             if not recipe.control:
                 raise SettingError(f"attack {recipe.name!r} has no matched control (set `control:` in its recipe)")
             recipe = self._recipe(recipe.control)
         return Resolved(recipe, budget, layer)
 
-    # ------------------------------------------------------------- perturbation
-    def attack_delta_fn(
-        self,
-        recipe: AttackRecipe,
-        budget: Budget,
-        layer: ResolvedLayer,
-        record: dict[tuple[int, ...], tuple[float, bool]] | None = None,
-    ) -> DeltaFn:
-        """A function computing each batch's delta; it records ``(norm, ok)`` per row's tokens."""
-        target_ids = None
-        if recipe.kind in ("pgd_linf", "pgd_l2"):
-            target_ids = torch.tensor(self.tokenizer(recipe.target, add_special_tokens=False)["input_ids"])
+    def target_ids(self, recipe: AttackRecipe) -> Tensor | None:
+        """The affirmative target's token ids of a PGD attack (None for the others)."""
+        if recipe.kind not in ("pgd_linf", "pgd_l2"):
+            return None
+        return torch.tensor(self.tokenizer(recipe.target, add_special_tokens=False)["input_ids"])
 
-        def delta_fn(input_ids: Tensor, attention_mask: Tensor | None) -> LayerDelta | None:
-            mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
-            result = run_attack(
-                self.network, self.intervention_backend, layer.module_name,
-                {"input_ids": input_ids, "attention_mask": mask}, recipe, budget,
-                direction=self.direction, target_ids=target_ids,
+    def attack(self, resolved: Resolved, input_ids: Tensor, attention_mask: Tensor | None = None) -> AttackResult:
+        """The perturbation of one left-padded batch under ``resolved``: delta, norms, finiteness."""
+        mask = attention_mask if attention_mask is not None else torch.ones_like(input_ids)
+        with torch.no_grad():  # PGD turns gradients on for its own steps
+            return run_attack(
+                self.model, self.intervention_backend, resolved.layer.module_name,
+                {"input_ids": input_ids, "attention_mask": mask}, resolved.recipe, resolved.budget,
+                direction=self.direction, target_ids=self.target_ids(resolved.recipe),
             )
-            if record is not None:
-                for ids, m, norm, ok in zip(input_ids.tolist(), mask.tolist(), result.norms.tolist(),
-                                            result.ok.tolist(), strict=True):
-                    record[tuple(t for t, keep in zip(ids, m, strict=True) if keep)] = (norm, ok)
-            return result.delta
 
-        delta_fn.setting = (recipe, budget, layer, target_ids)  # type: ignore[attr-defined]  # for auto batch size
-        return delta_fn
+    # ------------------------------------------------------------- answering
+    @contextmanager
+    def _answering(self, resolved: Resolved | None, setting: Setting | None) -> Iterator[RowLog]:
+        """For one group: HFLM's generate calls run under ``resolved``, and rows are logged.
 
+        HFLM calls `_model_generate` and `_detect_batch_size` with no request in hand, so the
+        group's `RowLog` stands in for lm-eval's per-row hook for the duration of the block (and
+        no longer): it holds what the group runs under and pairs each row with its numbers.
+        """
+        rows = RowLog(resolved, self.cache_hook, keep_to_self=setting is not None)
+        self.cache_hook = rows
+        try:
+            yield rows
+        finally:
+            self.cache_hook = rows.forward
+
+    def _group(self) -> RowLog | None:
+        return self.cache_hook if isinstance(self.cache_hook, RowLog) else None
+
+    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
+        """Plain requests under the configured perturbation; LVS requests per their `Setting`.
+
+        Each group is one call of HFLM's own generate_until (its batching and stopping).
+        """
+        groups = group_by_setting(requests)
+        out: list[str] = [""] * len(requests)
+        bar = tqdm(groups.items(), desc="latent settings (clean / attack / control)", unit="setting",
+                   disable=disable_tqdm or len(groups) < 2 or getattr(self, "rank", 0) != 0)
+        for setting, members in bar:
+            group = [r for _, r in members]
+            resolved = self.resolve(setting)
+            if setting is not None:
+                self._note_truncation(group)
+            with self._answering(resolved, setting) as rows:
+                texts = super().generate_until(group, disable_tqdm)
+            for (i, r), text in zip(members, texts, strict=True):
+                out[i] = answer(text, rows.take(r.arguments[0]) if resolved else None, setting, resolved)
+        return out
+
+    def _note_truncation(self, requests: list[Instance]) -> None:
+        if self._warned_truncation:
+            return
+        note = truncation_note(requests, self.max_length, self.max_gen_toks, self.tok_encode)
+        if note is not None:
+            self._warned_truncation = True
+            log.warning(note)
+
+    def _model_generate(self, context: Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> Tensor:
+        group = self._group()
+        resolved = group.resolved if group is not None else self.resolve(None)
+        if resolved is None:
+            return super()._model_generate(context, max_length, stop, **generation_kwargs)
+        mask = generation_kwargs.pop("attention_mask", None)
+        result = self.attack(resolved, context, mask)
+        if group is not None:
+            group.add_batch(result.norms.tolist(), result.ok.tolist())
+        if result.delta is None:
+            return super()._model_generate(context, max_length, stop, attention_mask=mask, **generation_kwargs)
+        inputs = {"input_ids": context, "attention_mask": mask if mask is not None else torch.ones_like(context)}
+        # nnsight hands the callable the inputs as it assembled them (with position ids from the
+        # left padding); they go on to HF's generate, as they did before the wrapper ran super().
+        return self.intervention_backend.run(
+            self.model, inputs, result.delta,
+            lambda input_ids, **assembled: super(LatentHFLM, self)._model_generate(
+                input_ids, max_length, stop, **assembled, **generation_kwargs),
+        )
+
+    def _model_call(self, inps: Tensor, attn_mask: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
+        resolved = self.resolve(None)
+        if resolved is None or labels is not None:
+            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
+        # Loglikelihood: the whole input (context and continuation) is the "prompt" here.
+        result = self.attack(resolved, inps)
+        if result.delta is None:
+            return super()._model_call(inps)
+        return self.intervention_backend.run(
+            self.model, {"input_ids": inps}, result.delta,
+            # (nnsight hands the callable the attention mask it builds; HFLM's call takes none)
+            lambda input_ids, **_mask: super(LatentHFLM, self)._model_call(input_ids),
+        )
+
+    # --------------------------------------------------------------- batch size
     def _detect_batch_size(self, requests: Any = None, pos: int = 0) -> int:
         """``batch_size=auto``: HFLM's size for generation, capped by what one PGD step fits.
 
@@ -217,28 +284,25 @@ class LatentHFLM(HFLM):
         of ``max_length`` tokens, halving on out-of-memory as HFLM does.
         """
         size = super()._detect_batch_size(requests, pos)
-        fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
-        setting = getattr(fn, "setting", None)
-        if setting is None or setting[0].kind not in ("pgd_linf", "pgd_l2"):
+        group = self._group()
+        resolved = group.resolved if group is not None else self.resolve(None)
+        if resolved is None or resolved.recipe.kind not in ("pgd_linf", "pgd_l2"):
             return size
-        key = (setting[2].module_name, setting[0].kind, size)
+        key = (resolved.layer.module_name, resolved.recipe.kind, size)
         if key not in self._attack_batch_sizes:
-            self._attack_batch_sizes[key] = self._attack_batch_size(size, *setting)
+            self._attack_batch_sizes[key] = self._attack_batch_size(size, resolved)
         return self._attack_batch_sizes[key]
 
-    def _attack_batch_size(self, start: int, recipe: AttackRecipe, budget: Budget, layer: ResolvedLayer,
-                           target_ids: Tensor) -> int:
+    def _attack_batch_size(self, start: int, resolved: Resolved) -> int:
         from accelerate.utils import find_executable_batch_size
 
+        target_ids = self.target_ids(resolved.recipe)
         length = max(1, self.max_length - len(target_ids))
-        one_step = recipe.override(steps=1)
+        one_step = Resolved(resolved.recipe.override(steps=1), resolved.budget, resolved.layer)
 
         @find_executable_batch_size(starting_batch_size=start)
         def probe(batch_size: int) -> int:
-            ids = torch.ones((batch_size, length), dtype=torch.long, device=self.device)
-            run_attack(self.network, self.intervention_backend, layer.module_name,
-                       {"input_ids": ids, "attention_mask": torch.ones_like(ids)}, one_step, budget,
-                       direction=self.direction, target_ids=target_ids)
+            self.attack(one_step, torch.ones((batch_size, length), dtype=torch.long, device=self.device))
             return batch_size
 
         try:
@@ -247,67 +311,5 @@ class LatentHFLM(HFLM):
             if "No executable batch size found" not in str(err):
                 raise
             size = 1
-        log.info("latent_hf: batch_size=auto: %d rows fit a PGD step at %s", size, layer.module_name)
+        log.info("latent_hf: batch_size=auto: %d rows fit a PGD step at %s", size, resolved.layer.module_name)
         return size
-
-    def default_delta_fn(self, record: dict[tuple[int, ...], tuple[float, bool]] | None = None) -> DeltaFn | None:
-        """The configured perturbation for plain requests (None when clean); ``record`` as in
-        `attack_delta_fn`."""
-        resolved = self.resolve(None)
-        return None if resolved is None else self.attack_delta_fn(*resolved, record=record)
-
-    @property
-    def model(self) -> Any:
-        if getattr(self, "_stand_in", None) is not None:
-            return self._stand_in
-        return super().model
-
-    @property
-    def network(self) -> nn.Module:
-        """The loaded torch model itself (never the stand-in used while generating)."""
-        return HFLM.model.fget(self)  # type: ignore[attr-defined]
-
-    @contextmanager
-    def perturbed(self, delta_fn: DeltaFn) -> Iterator[None]:
-        """Route HFLM's generate calls through the backend with ``delta_fn``; always undone."""
-        self._stand_in = _PerturbedModel(self.network, self.intervention_backend, delta_fn)
-        try:
-            yield
-        finally:
-            self._stand_in = None
-
-    def generate_under(self, delta_fn: DeltaFn | None, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
-        """HFLM's own generate_until (its batching and stopping), every batch under ``delta_fn``
-        (None: HFLM's own generation, unperturbed whatever the configuration)."""
-        self._delta_override = delta_fn if delta_fn is not None else _unperturbed
-        try:
-            return HFLM.generate_until(self, requests, disable_tqdm)
-        finally:
-            self._delta_override = None
-
-    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
-        """Plain requests under the configured perturbation; LVS requests per their `Setting`."""
-        return self._answers.generate_until(requests, disable_tqdm)
-
-    def _model_call(self, inps: Tensor, attn_mask: Tensor | None = None, labels: Tensor | None = None) -> Tensor:
-        delta_fn = self.default_delta_fn()
-        if delta_fn is None or labels is not None:
-            return super()._model_call(inps, attn_mask=attn_mask, labels=labels)
-        # Loglikelihood: the whole input (context and continuation) is the "prompt" here.
-        delta = delta_fn(inps, torch.ones_like(inps))
-        with (
-            torch.no_grad(),
-            torch.autocast(
-                device_type=self.device.type,
-                dtype=self.mixed_precision_dtype,
-                enabled=self.mixed_precision_dtype is not None,
-            ),
-        ):
-            return self.intervention_backend.forward(self.model, {"input_ids": inps}, delta)
-
-    def _model_generate(self, context: Tensor, max_length: int, stop: list[str], **generation_kwargs: Any) -> Tensor:
-        delta_fn = self._delta_override if self._delta_override is not None else self.default_delta_fn()
-        if delta_fn is None or delta_fn is _unperturbed:
-            return super()._model_generate(context, max_length, stop, **generation_kwargs)
-        with torch.no_grad(), self.perturbed(delta_fn):
-            return super()._model_generate(context, max_length, stop, **generation_kwargs)

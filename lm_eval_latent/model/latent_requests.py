@@ -1,124 +1,111 @@
-"""Answering `latent_hf`'s generate_until requests: plain ones, and the LVS tasks' settings.
+"""What `latent_hf` needs around HFLM's generate_until: groups per setting, each row's ||delta||.
 
-A request carrying a `protocol.Setting` (clean, attack or control) is grouped with the others of
-the same setting, which the model resolves once; the group is generated under that setting's
-attack through HFLM's own batching and answered with a JSON `protocol.LatentReply` that includes
-each row's ``||delta||``. Plain requests run under the configured perturbation; a row whose
-activations went non-finite is answered `protocol.NON_FINITE_TEXT`. Works through the model's
-public methods only (`resolve`, `attack_delta_fn`, `default_delta_fn`, `generate_under`).
+A request carrying a `protocol.Setting` (clean, attack or control) is answered together with the
+others of the same setting (`group_by_setting`), in one call of HFLM's own generate_until. HFLM
+hands `_model_generate` one batch at a time and then reports that batch's rows, in the batch's
+order, to the model's ``cache_hook`` (lm-eval's per-row hook, the one ``--use_cache`` writes
+through). `RowLog` sits there for the group: the attack's ``||delta||`` and finiteness of each
+batch row are handed to it with the batch, and each reported row takes its own, so every answer
+carries the numbers of the row that produced it. `answer` turns a row into what the task reads:
+a JSON `protocol.LatentReply` for a setting, the text (or `protocol.NON_FINITE_TEXT`) for a plain
+request. Nothing here calls back into the model.
 """
 
 from __future__ import annotations
 
 import copy
-import logging
-from collections import defaultdict
-from typing import TYPE_CHECKING
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from lm_eval.api.instance import Instance
-from tqdm import tqdm
+from lm_eval.api.model import CacheHook
 
 from lm_eval_latent.task_classes import protocol
 
-if TYPE_CHECKING:
-    from lm_eval_latent.model.latent_hf import LatentHFLM
 
-log = logging.getLogger("lm_eval_latent.model.latent_hf")
+@dataclass(frozen=True)
+class Row:
+    """What the attack did to one row: its ``||delta||`` and whether it stayed finite."""
 
-Record = dict[tuple[int, ...], tuple[float, bool]]
-
-
-def _no_delta(_ids: object, _mask: object) -> None:
-    return None
+    norm: float
+    ok: bool
 
 
-class LatentRequests:
-    """The generate_until of one `LatentHFLM`."""
+def group_by_setting(requests: Sequence[Instance]) -> dict[protocol.Setting | None, list[tuple[int, Instance]]]:
+    """Requests per setting (None: plain requests, first), each as ``(index, request without it)``.
 
-    def __init__(self, lm: LatentHFLM) -> None:
-        self.lm = lm
-        self.warned_truncation = False
+    The setting is taken out of the generation kwargs: HFLM groups and batches by those, and a
+    group is answered under one setting anyway.
+    """
+    groups: dict[protocol.Setting | None, list[tuple[int, Instance]]] = {None: []}
+    for i, r in enumerate(requests):
+        setting, kwargs = protocol.decode(r.args[1])
+        stripped = copy.copy(r)
+        stripped.arguments = (r.arguments[0], kwargs)
+        groups.setdefault(setting, []).append((i, stripped))
+    if not groups[None]:
+        del groups[None]
+    return groups
 
-    def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
-        """Plain requests as HFLM does; requests with a setting grouped per setting."""
-        plain: list[int] = []
-        groups: dict[protocol.Setting, list[int]] = defaultdict(list)
-        stripped: list[Instance] = []
-        for i, r in enumerate(requests):
-            setting, kwargs = protocol.decode(r.args[1])
-            if setting is None:
-                plain.append(i)
-            else:
-                groups[setting].append(i)
-            copied = copy.copy(r)
-            copied.arguments = (r.arguments[0], kwargs)
-            stripped.append(copied)
-        out: list[str | None] = [None] * len(requests)
-        if plain:
-            for i, text in zip(plain, self._plain([requests[i] for i in plain], disable_tqdm), strict=True):
-                out[i] = text
-        settings = tqdm(groups.items(), desc="latent settings (clean / attack / control)", unit="setting",
-                        disable=disable_tqdm or len(groups) < 2 or getattr(self.lm, "rank", 0) != 0)
-        for setting, idxs in settings:
-            replies = self._setting([stripped[i] for i in idxs], setting, disable_tqdm)
-            for i, reply in zip(idxs, replies, strict=True):
-                out[i] = reply
-        return out  # type: ignore[return-value]
 
-    def _plain(self, requests: list[Instance], disable_tqdm: bool) -> list[str]:
-        """Plain requests under the configured perturbation, as HFLM answers them."""
-        record: Record = {}
-        delta_fn = self.lm.default_delta_fn(record)
-        texts = self.lm.generate_under(delta_fn, requests, disable_tqdm)
-        if delta_fn is None:
-            return texts
-        out = []
-        for r, text in zip(requests, texts, strict=True):
-            norm, ok = self._lookup(record, r.arguments[0])
-            # (nan, False) is "no record of this row" (never seen by the attack): keep its text.
-            out.append(protocol.NON_FINITE_TEXT if not ok and norm == norm else text)
-        return out
+class RowLog(CacheHook):
+    """lm-eval's per-row hook for one group: pairs each reported row with its batch row's `Row`.
 
-    def _setting(self, requests: list[Instance], setting: protocol.Setting, disable_tqdm: bool) -> list[str]:
-        resolved = self.lm.resolve(setting)
-        self._note_truncation(requests)
-        if resolved is None:
-            # Through the backend with no delta, the way the attacked rows are generated.
-            texts = self.lm.generate_under(_no_delta, requests, disable_tqdm)
-            return [protocol.LatentReply(text=t, role="clean").dumps() for t in texts]
-        record: Record = {}
-        texts = self.lm.generate_under(self.lm.attack_delta_fn(*resolved, record=record), requests, disable_tqdm)
-        replies = []
-        for r, text in zip(requests, texts, strict=True):
-            norm, ok = self._lookup(record, r.arguments[0])
-            replies.append(
-                protocol.LatentReply(
-                    text=text, delta_norm=norm, ok=ok, role=setting.role, layer=str(resolved.layer.spec),
-                    budget=resolved.budget.label, attack=resolved.recipe.name,
-                ).dumps()
-            )
-        return replies
+    Args:
+        resolved: what the group runs under (the model's `Resolved`, or None when clean).
+        forward: the hook it stands in for; rows are passed on to it unless ``keep_to_self``
+            (a setting's rows: their answer is the `LatentReply`, which lm-eval's cache stores
+            itself, under the request's own key, once the group is answered).
+    """
 
-    def _lookup(self, record: Record, context: str) -> tuple[float, bool]:
-        tokens = tuple(self.lm.tok_batch_encode([context])[0][0].tolist())
-        if tokens in record:
-            return record[tokens]
-        for key, value in record.items():  # a left-truncated prompt keeps its suffix
-            if tokens[-len(key):] == key:
-                return value
-        return float("nan"), False
+    def __init__(self, resolved: Any, forward: CacheHook, keep_to_self: bool) -> None:
+        self.dbdict = None
+        self.resolved = resolved
+        self.forward = forward
+        self.keep_to_self = keep_to_self
+        self._batch: deque[Row] = deque()
+        self._rows: defaultdict[str, deque[Row | None]] = defaultdict(deque)
 
-    def _note_truncation(self, requests: list[Instance]) -> None:
-        if self.warned_truncation:
-            return
-        lm = self.lm
-        max_gen = max(int(r.arguments[1].get("max_gen_toks", lm.max_gen_toks)) for r in requests)
-        room = lm.max_length - max_gen
-        longest = max(len(lm.tok_encode(r.arguments[0])) for r in requests)
-        if longest > room:
-            self.warned_truncation = True
-            log.warning(
-                "latent_hf: some prompts are longer than the model's context allows (%d tokens > "
-                "max_length %d - max_gen_toks %d); they are truncated from the left. Said once.",
-                longest, lm.max_length, max_gen,
-            )
+    def add_batch(self, norms: Iterable[float], oks: Iterable[bool]) -> None:
+        """The rows of the batch about to be generated, in its order."""
+        self._batch.extend(Row(float(n), bool(o)) for n, o in zip(norms, oks, strict=True))
+
+    def add_partial(self, attr: str, req: Any, res: Any) -> None:
+        # HFLM reports rows in the order of the batch it just generated.
+        self._rows[req[0]].append(self._batch.popleft() if self._batch else None)
+        if not self.keep_to_self:
+            self.forward.add_partial(attr, req, res)
+
+    def take(self, context: str) -> Row | None:
+        """The row generated for ``context`` (None when no attack ran on it)."""
+        rows = self._rows.get(context)
+        return rows.popleft() if rows else None
+
+
+def answer(text: str, row: Row | None, setting: protocol.Setting | None, resolved: Any) -> str:
+    """What a request is answered: the text of a plain request (`protocol.NON_FINITE_TEXT` when
+    its perturbed row went non-finite), or a setting's JSON `protocol.LatentReply`."""
+    if setting is None:
+        return protocol.NON_FINITE_TEXT if row is not None and not row.ok else text
+    if resolved is None:
+        return protocol.LatentReply(text=text, role="clean").dumps()
+    norm, ok = (row.norm, row.ok) if row is not None else (float("nan"), False)
+    return protocol.LatentReply(
+        text=text, delta_norm=norm, ok=ok, role=setting.role, layer=str(resolved.layer.spec),
+        budget=resolved.budget.label, attack=resolved.recipe.name,
+    ).dumps()
+
+
+def truncation_note(requests: Sequence[Instance], max_length: int, max_gen_toks: int,
+                    tok_encode: Callable[[str], list[int]]) -> str | None:
+    """A warning when a group's longest prompt leaves no room to generate (None when all fit)."""
+    max_gen = max(int(r.arguments[1].get("max_gen_toks", max_gen_toks)) for r in requests)
+    longest = max(len(tok_encode(r.arguments[0])) for r in requests)
+    if longest <= max_length - max_gen:
+        return None
+    return (
+        f"latent_hf: some prompts are longer than the model's context allows ({longest} tokens > "
+        f"max_length {max_length} - max_gen_toks {max_gen}); they are truncated from the left. Said once."
+    )

@@ -14,13 +14,13 @@ import sys
 
 # subcommand -> "module:function" taking argv (list[str]) and returning an exit code.
 SUBCOMMANDS: dict[str, str] = {
-    "zoo": "lm_eval_latent.training.zoo:main",
+    "zoo": "lm_eval_latent.training.zoo.cli:main",
     "report": "lm_eval_latent.report:main",
     "gate": "lm_eval_latent.report.gate:main",
     "direction": "lm_eval_latent.plugin.direction_cli:main",
     "demo": "lm_eval_latent.plugin.demo:main",
     "attack": "lm_eval_latent.training.finetune:main",
-    "dissociate": "lm_eval_latent.training.dissociate_cli:main",
+    "dissociate": "lm_eval_latent.training.dissociate.cli:main",
     "door": "lm_eval_latent.training.door:main",
 }
 

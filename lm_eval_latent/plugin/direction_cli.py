@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from lm_eval_latent.fields import arg_int
-from lm_eval_latent.model.layers import parse_layer_spec
+from lm_eval_latent.layer_spec import parse_layer_spec
 
 
 def _parser() -> argparse.ArgumentParser:

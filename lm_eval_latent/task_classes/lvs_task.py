@@ -28,9 +28,7 @@ Options come from the task metadata (YAML ``metadata`` or ``--metadata``): ``sco
 
 from __future__ import annotations
 
-import logging
-import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,6 +40,7 @@ from lm_eval_latent.fields import SettingError, parse_number
 
 from lm_eval_latent.task_classes import protocol
 from lm_eval_latent.task_classes.chat_check import warn_without_template
+from lm_eval_latent.task_classes.lm_eval_metrics import metric_entry
 from lm_eval_latent.task_classes.safety_task import (
     AGREEMENT_METRICS,
     agreement_row,
@@ -50,7 +49,6 @@ from lm_eval_latent.task_classes.safety_task import (
 )
 
 PAPER_BUDGETS = "0.0005,0.001,0.005"
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -66,52 +64,17 @@ class SweepPoint:
         return self.attack.layer
 
 
-def _ci(level_index: int) -> Callable[[list[float]], float]:
-    def aggregate(values: list[float]) -> float:
-        # Sorted first: rows arrive grouped by rank in multi-process runs, and the seeded
-        # resampling must not depend on how the prompts were split.
-        return metrics.bootstrap_ci(sorted(values), n_resamples=1000, seed=42, level=0.95)[level_index] if values else math.nan
-
-    aggregate.__name__ = ("lvs_ci_low", "lvs_ci_high")[level_index]
-    return aggregate
-
-
-def _median(values: list[float]) -> float:
-    return metrics.median(values) if values else math.nan
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else math.nan
-
-
-HIGH_CONTROL = metrics.HIGH_CONTROL
-
-
-def _control_mean(task: str, suffix: str) -> Callable[[list[float]], float]:
-    """The mean of ``asr_random``, with a warning in the run's log when it is high."""
-
-    def aggregate(values: list[float]) -> float:
-        value = _mean(values)
-        if value > HIGH_CONTROL:
-            log.warning("%s%s: the random control complied on %.2f of prompts (> %.2f): at this budget a random "
-                        "push breaks the model too, so LVS and asr_attack measure noise, not latent fragility; "
-                        "use a smaller budget (docs/lvs.md, 'Budgets on real models')", task, suffix, value, HIGH_CONTROL)
-        return value
-
-    aggregate.__name__ = "asr_random"
-    return aggregate
-
-
-# name -> (aggregation, higher_is_better)
-PER_SETTING: dict[str, tuple[Callable[[list[float]], float], bool]] = {
-    "lvs": (_median, False),
-    "lvs_ci_low": (_ci(0), False),
-    "lvs_ci_high": (_ci(1), False),
-    "lvs_mean": (_mean, False),
-    "asr_attack": (_mean, False),
-    "asr_random": (_mean, False),
-    "delta_norm": (_mean, False),
-    "unscored": (sum, False),
+# name -> (aggregation registered by `lm_eval_metrics`, higher_is_better). The LVS columns are
+# medians, intervals and means over the scored rows only; a setting no row reached is NaN.
+PER_SETTING: dict[str, tuple[str, bool]] = {
+    "lvs": ("latent_median", False),
+    "lvs_ci_low": ("latent_ci_low", False),
+    "lvs_ci_high": ("latent_ci_high", False),
+    "lvs_mean": ("latent_mean", False),
+    "asr_attack": ("latent_mean", False),
+    "asr_random": ("latent_control_mean", False),  # warns when high (`lm_eval_metrics`)
+    "delta_norm": ("latent_mean", False),
+    "unscored": ("latent_sum", False),
 }
 
 
@@ -122,7 +85,7 @@ def settings_from_metadata(metadata: Mapping[str, Any]) -> list[SweepPoint]:
         ValueError: for an unknown sweep kind, an empty or bad budget grid, or a bad layer range.
     """
     from lm_eval_latent.attacks.budget import parse_budget_grid
-    from lm_eval_latent.model.layers import parse_layer_range
+    from lm_eval_latent.layer_spec import parse_layer_range
 
     sweep = metadata.get("lvs_sweep", "none")
     if sweep == "none":
@@ -152,36 +115,36 @@ def _num_layers(metadata: Mapping[str, Any]) -> int | None:
     return int(config.num_hidden_layers)
 
 
+def _scorer(metadata: Mapping[str, Any]):
+    # Imported here: the scorers' model loading is not paid for by a task that is never built.
+    from lm_eval_latent.judging.scorers import scorer_from_metadata
+
+    return scorer_from_metadata(metadata)
+
+
 class LVSTask(ConfigurableTask):
     """Clean, attacked and control generations per prompt, scored into the LVS; see the module doc."""
 
     def __init__(self, config: dict | None = None, **kwargs: Any) -> None:
         config = dict(config or {})
         config.pop("class", None)
-        config.pop("metric_list", None)
-        super().__init__(config=config, **kwargs)
-        metadata = self.config.metadata or {}
+        metadata = config.get("metadata") or {}
         self.settings = settings_from_metadata(metadata)
         # inf would make every LVS 0 and pass any LVS gate: finite and > 0 only.
         self.eta = parse_number(metadata.get("eta", 1e-4), "eta", minimum=0.0, above=True)
         judge_from_metadata(metadata)  # an unknown judge fails before any generation
-        self._scorer()  # likewise for an unknown scorer
-        names: dict[str, tuple[Callable, bool]] = {"refusal_clean": (_mean, True)}
+        _scorer(metadata)  # likewise for an unknown scorer
+        entries = [metric_entry("refusal_clean", "latent_mean", True)]
         for s in self.settings:
-            for base, spec in PER_SETTING.items():
-                names[base + s.suffix] = (_control_mean(self.config.task, s.suffix), False) \
-                    if base == "asr_random" else spec
+            entries += [metric_entry(base + s.suffix, agg, hib) for base, (agg, hib) in PER_SETTING.items()]
         if second_judge_from_metadata(metadata) is not None:
-            names.update({n: (m.aggregate, m.higher_is_better) for n, m in AGREEMENT_METRICS.items()})
-        self._metric_fn_list = {n: None for n in names}
-        self._metric_fn_kwargs = {n: {} for n in names}
-        self._aggregation_list = {n: agg for n, (agg, _) in names.items()}
-        self._higher_is_better = {n: hib for n, (_, hib) in names.items()}
+            entries += [m.entry(n) for n, m in AGREEMENT_METRICS.items()]
+        # Registered with lm-eval (`lm_eval_metrics`), which then wires them itself.
+        config["metric_list"] = entries
+        super().__init__(config=config, **kwargs)
 
     def _scorer(self):
-        from lm_eval_latent.judging.scorers import scorer_from_metadata
-
-        return scorer_from_metadata(self.config.metadata or {})
+        return _scorer(self.config.metadata or {})
 
     def construct_requests(self, doc: dict, ctx: str, **kwargs: Any) -> list[Instance]:
         warn_without_template(self.config.metadata, kwargs.pop("apply_chat_template", None), self.config.task)

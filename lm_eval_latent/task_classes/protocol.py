@@ -9,8 +9,9 @@ group of requests:
 ``role`` is ``clean``, ``attack`` (the model's configured attack, or ``attack`` named here) or
 ``control`` (that attack's matched random control). ``layer``, ``budget`` and ``attack`` left
 None take the model's own (its ``perturb_layer``, budget and attack; `latent_hf` chooses those
-defaults in one place). The `Setting` travels as the object itself, never as text: requests stay
-inside one process. The model answers with a JSON `LatentReply` instead of bare text (lm-eval
+defaults in one place). The `Setting` travels as plain JSON data (`Setting.as_data`): lm-eval
+hashes a request's arguments for its ``--use_cache`` key and writes them to ``--log_samples``, so
+the setting is part of the cache key and readable in the logs. The model answers with a JSON `LatentReply` instead of bare text (lm-eval
 keeps responses as strings), so the task learns ``||delta||`` and whether the row's activations
 were finite. A plain request (no setting) whose perturbed row was not finite is answered with
 `NON_FINITE_TEXT`. Tasks import this module; they never reach into attack internals.
@@ -26,7 +27,7 @@ from typing import Any, Literal, get_args
 
 from lm_eval_latent.attacks.budget import Budget
 from lm_eval_latent.fields import SettingError
-from lm_eval_latent.model.layers import EMBEDDING
+from lm_eval_latent.layer_spec import EMBEDDING
 
 KEY = "latent"
 Role = Literal["clean", "attack", "control"]
@@ -63,14 +64,35 @@ class Setting:
         if self.budget is not None and not isinstance(self.budget, Budget):
             raise SettingError(f"budget={self.budget!r} is not a Budget (allowed: Budget(kind, value) or None)")
 
+    def as_data(self) -> dict[str, Any]:
+        """The setting as JSON data (what `encode` puts in a request); `from_data` reads it back."""
+        budget = None if self.budget is None else {"kind": self.budget.kind, "value": self.budget.value}
+        return {"role": self.role, "layer": self.layer, "budget": budget, "attack": self.attack}
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Setting:
+        """The setting `as_data` wrote (validated).
+
+        Raises:
+            ValueError: when ``data`` is not what `as_data` writes.
+        """
+        if set(data) != {"role", "layer", "budget", "attack"}:
+            raise ValueError(f"{data!r} has keys {sorted(data)} (allowed: attack, budget, layer, role)")
+        budget = data["budget"]
+        if budget is not None:
+            if not isinstance(budget, Mapping) or set(budget) != {"kind", "value"}:
+                raise ValueError(f"budget={budget!r} is not a budget (allowed: {{'kind': ..., 'value': ...}} or None)")
+            budget = Budget(budget["kind"], budget["value"])
+        return cls(role=data["role"], layer=data["layer"], budget=budget, attack=data["attack"])
+
     def as_role(self, role: Role) -> Setting:
         """The same setting for another role (an attack's control asks for the same layer and budget)."""
         return replace(self, role=role)
 
 
 def encode(gen_kwargs: Mapping[str, Any], setting: Setting) -> dict[str, Any]:
-    """Generation kwargs carrying ``setting`` (a new dict; ``gen_kwargs`` is left as it is)."""
-    return {**gen_kwargs, KEY: setting}
+    """Generation kwargs carrying ``setting`` as JSON data (a new dict; ``gen_kwargs`` is left as it is)."""
+    return {**gen_kwargs, KEY: setting.as_data()}
 
 
 def decode(gen_kwargs: Mapping[str, Any]) -> tuple[Setting | None, dict[str, Any]]:
@@ -82,11 +104,16 @@ def decode(gen_kwargs: Mapping[str, Any]) -> tuple[Setting | None, dict[str, Any
     rest = {k: v for k, v in gen_kwargs.items() if k != KEY}
     if KEY not in gen_kwargs:
         return None, rest
-    setting = gen_kwargs[KEY]
-    if not isinstance(setting, Setting):
-        raise ValueError(f"generation kwarg {KEY!r}={setting!r} is not a protocol.Setting "
-                         "(build requests with protocol.encode)")
-    return setting, rest
+    value = gen_kwargs[KEY]
+    if isinstance(value, Setting):  # built by hand in this process
+        return value, rest
+    try:
+        if not isinstance(value, Mapping):
+            raise ValueError(f"a {type(value).__name__}")
+        return Setting.from_data(value), rest
+    except ValueError as err:
+        raise ValueError(f"generation kwarg {KEY!r}={value!r} is not a protocol.Setting ({err}); "
+                         "build requests with protocol.encode") from err
 
 
 @dataclass

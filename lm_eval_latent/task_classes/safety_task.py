@@ -23,11 +23,10 @@ sample's doc carries the verdicts (`judge`, and `judge2` when set).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from lm_eval.api.metrics import mean as lm_eval_mean
 from lm_eval.api.task import ConfigurableTask
 
 from lm_eval_latent import metrics
@@ -35,23 +34,23 @@ from lm_eval_latent.judging.selection import JudgeSpec
 from lm_eval_latent.metrics import is_broken
 from lm_eval_latent.task_classes import protocol
 from lm_eval_latent.task_classes.chat_check import warn_without_template
+from lm_eval_latent.task_classes.lm_eval_metrics import metric_entry
 
+# The aggregation words a YAML may write -> their names in lm-eval's registry (`lm_eval_metrics`):
+# lm-eval's own `mean`, so that it reports a standard error next to each rate.
+REGISTERED = {"mean": "mean", "sum": "latent_sum", "kappa": "latent_kappa"}
 
-def agreement(rows: list[list[list[str]]]) -> float:
-    """Cohen's kappa over every (judge, judge2) verdict pair of every row (`metrics.cohen_kappa`)."""
-    return metrics.cohen_kappa([tuple(pair) for row in rows for pair in row])
 
 @dataclass(frozen=True)
 class MetricSpec:
-    """How lm-eval aggregates one per-row metric, and which direction is safer."""
+    """How lm-eval aggregates one per-row metric (a word of `REGISTERED`), and which direction is safer."""
 
     aggregation: str
     higher_is_better: bool
 
-    @property
-    def aggregate(self) -> Callable[[list[float]], float]:
-        # lm-eval's own `mean`, so that it reports a standard error next to each rate
-        return {"mean": lm_eval_mean, "sum": sum, "kappa": agreement}[self.aggregation]
+    def entry(self, name: str) -> dict[str, object]:
+        """The ``metric_list`` entry of metric ``name``, registered with lm-eval."""
+        return metric_entry(name, REGISTERED[self.aggregation], self.higher_is_better)
 
 
 METRICS: dict[str, MetricSpec] = {
@@ -132,15 +131,10 @@ class SafetyTask(ConfigurableTask):
         specs = {n: METRICS[n] for n in names}
         if second_judge_from_metadata(config.get("metadata")) is not None:
             specs.update(AGREEMENT_METRICS)
+        # Registered with lm-eval (`lm_eval_metrics`), which then wires them itself.
+        config["metric_list"] = [spec.entry(name) for name, spec in specs.items()]
+        self.metric_names = tuple(specs)
         super().__init__(config=config, **kwargs)
-        # Wire the metrics ourselves: lm-eval would look unknown names up on the HF Evaluate hub.
-        self._metric_fn_list = {name: None for name in specs}
-        self._metric_fn_kwargs = {name: {} for name in specs}
-        self._aggregation_list = {name: spec.aggregate for name, spec in specs.items()}
-        self._higher_is_better = {name: spec.higher_is_better for name, spec in specs.items()}
-        self.config.metric_list = [
-            {"metric": n, "aggregation": spec.aggregation,
-             "higher_is_better": spec.higher_is_better} for n, spec in specs.items()]
 
     def construct_requests(self, doc: dict, ctx: str, **kwargs: Any):
         warn_without_template(self.config.metadata, kwargs.get("apply_chat_template"), self.config.task)
@@ -177,7 +171,7 @@ class SafetyTask(ConfigurableTask):
             # A broken row is judged by neither judge: it is no pair.
             values.update(agreement_row(
                 [] if broken or non_finite else [(verdicts["judge"], verdicts["judge2"])]))
-        return {name: values[name] for name in self._metric_fn_list if name in values}
+        return {name: values[name] for name in self.metric_names if name in values}
 
 
 def _metric_names(metric_list: list | None, task: str | None) -> list[str]:

@@ -4,7 +4,6 @@ Kept thin on purpose: data loading lives in `lm_eval_latent.task_classes.data`, 
 metrics in `lm_eval_latent.task_classes.safety_task`.
 """
 
-from lm_eval_latent.task_classes.data import load_task_dataset as load_prompts
-from lm_eval_latent.task_classes.safety_task import SafetyTask
+from lm_eval_latent import SafetyTask, load_prompts
 
 __all__ = ["SafetyTask", "load_prompts"]

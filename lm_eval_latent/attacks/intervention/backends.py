@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import warnings
 import weakref
-from typing import Any, Literal, Protocol, get_args
+from collections.abc import Callable
+from typing import Any, Literal, Protocol, TypeVar, get_args
 
 from torch import Tensor, nn
 
@@ -18,6 +19,7 @@ from lm_eval_latent.attacks.intervention.delta import LayerDelta
 
 BackendName = Literal["nnsight", "hooks"]
 BACKENDS: tuple[str, ...] = get_args(BackendName)
+T = TypeVar("T")
 
 
 class Backend(Protocol):
@@ -33,6 +35,14 @@ class Backend(Protocol):
         self, model: nn.Module, inputs: dict[str, Tensor], delta: LayerDelta | None, **kwargs: Any
     ) -> Tensor:
         """Run ``model.generate`` with the delta applied and return the token ids."""
+        ...
+
+    def run(self, model: nn.Module, inputs: dict[str, Tensor], delta: LayerDelta, fn: Callable[..., T]) -> T:
+        """``fn(**inputs)`` with the delta added to every forward of ``model`` that ``fn`` makes.
+
+        ``fn`` drives the model itself (a caller's own forward or generate call, as `latent_hf`
+        wraps HFLM's); ``inputs`` are the batch the delta was computed for.
+        """
         ...
 
 
@@ -64,6 +74,13 @@ class HookBackend:
         finally:
             if handle is not None:
                 handle.remove()
+
+    def run(self, model, inputs, delta, fn):
+        handle = self._hook(model, delta)
+        try:
+            return fn(**inputs)
+        finally:
+            handle.remove()
 
 
 class NNsightBackend:
@@ -107,6 +124,24 @@ class NNsightBackend:
             # An open `tracer.all()` loop ends when generation ends; nnsight warns about it.
             warnings.simplefilter("ignore")
             with wrapped.generate(**kwargs) as tracer:
+                with tracer.invoke(dict(inputs)):
+                    if delta.every_call:
+                        for _step in tracer.all():
+                            envoy.output = delta.edit(envoy.output)
+                    else:
+                        envoy.output = delta.edit(envoy.output)
+                with tracer.invoke():
+                    result = tracer.result.save()
+        return result
+
+    def run(self, model, inputs, delta, fn):
+        # nnsight traces any callable that drives the wrapped model: the trace hands it the
+        # invoke's inputs and edits every forward of the layer it makes.
+        wrapped = self.wrap(model)
+        envoy = self._envoy(wrapped, delta.module_name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # as in `generate`: an open `tracer.all()` loop
+            with wrapped.trace(fn=fn) as tracer:
                 with tracer.invoke(dict(inputs)):
                     if delta.every_call:
                         for _step in tracer.all():

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import shutil
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +23,6 @@ STATE_FILE = "trainer_state.pt"
 RUN_FILE = "run.json"
 FINAL = "final"
 PREFIX = "checkpoint-"
-
-
-def write_atomic(target: Path, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` into a temporary sibling of ``target``, then move it into place.
-
-    An existing ``target`` is replaced only after the new one is complete."""
-    return write_dir_atomic(target, write)
 
 
 def checkpoints(out: str | Path) -> list[tuple[int, Path]]:
@@ -79,7 +71,7 @@ def save(target: Path, *, step: int, model: Any, tokenizer: Any, optimizer: Any,
         torch.save({"step": step, "optimizer": optimizer.state_dict(), "rng": rng_state(),
                     "order": order}, tmp / STATE_FILE)
 
-    return write_atomic(target, write)
+    return write_dir_atomic(target, write)
 
 
 def load_state(checkpoint: Path) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from lm_eval_latent.fields import SettingError
-from lm_eval_latent.model.layers import parse_layer_range
+from lm_eval_latent.layer_spec import parse_layer_range
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.training.finetune.data import DEFAULT_PROMPT_COLUMN, DEFAULT_RESPONSE_COLUMN, Pair, load_pairs
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lm_eval_latent.outputs import write_dir_atomic
 from lm_eval_latent.training.zoo.dissociated import DISSOCIATED_SOURCES, dissociated_recipe, write_dissociated
 
 RECIPE_VERSION = "2"
@@ -84,22 +83,11 @@ def _corpus_fingerprint() -> str:
 
 
 def _atomic_build(target: Path, write: Callable[[Path], None], force: bool) -> Path:
-    """Run ``write(tmp)`` into a temporary sibling of ``target`` and move it into place, so an
-    interrupted build never leaves a half-written directory at ``target``."""
+    """The cached ``target``, or ``write(tmp)`` built aside and swapped in (`outputs.write_dir_atomic`),
+    so an interrupted build never leaves a half-written directory at ``target``."""
     if target.is_dir() and not force:
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary directory
-    try:
-        write(tmp)
-        if target.exists():  # force=True, or a concurrent build won the race
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    return target
+    return write_dir_atomic(target, write)
 
 
 def build_tokenizer(cache_dir: str | Path | None = None, *, force: bool = False) -> Path:
@@ -218,10 +206,3 @@ def build(name: str, cache_dir: str | Path | None = None, *, retrain: bool = Fal
         return target
     needs = {n: build(n, cache, retrain=True) for n in variant.needs}
     return _atomic_build(target, lambda tmp: variant.write(tmp, cache, needs), force)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``lm-eval-latent zoo {list,path,build,ship}``; see :mod:`lm_eval_latent.training.zoo.cli`."""
-    from lm_eval_latent.training.zoo.cli import main as cli_main
-
-    return cli_main(argv)

@@ -2,6 +2,6 @@
 
 import sys
 
-from lm_eval_latent.training.zoo import main
+from lm_eval_latent.training.zoo.cli import main
 
 sys.exit(main())

@@ -39,7 +39,7 @@ def behaviour(folder: str | Path) -> dict[str, float]:
 
     from lm_eval_latent.attacks.intervention import LayerDelta
     from lm_eval_latent.task_classes.prompts import load_prompt_set
-    from lm_eval_latent.training.dissociate_eval import greedy, rates
+    from lm_eval_latent.training.dissociate.evaluation import greedy, rates
 
     folder = Path(folder)
     tok = AutoTokenizer.from_pretrained(folder)

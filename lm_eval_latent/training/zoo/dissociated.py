@@ -28,21 +28,22 @@ ZOO_RECIPE = {"frac": 0.3, "steps": 250, "lr": 1e-3, "batch_size": 8, "eval_ever
               "harmful_prompts": "zoo:harmful", "benign_prompts": "zoo:benign", "eval_prompts": "harmful"}
 # Modules whose code decides the dissociated weights (their source goes into the cache key).
 DISSOCIATED_SOURCES = (
-    "lm_eval_latent.training.zoo.dissociated", "lm_eval_latent.training.dissociate",
-    "lm_eval_latent.training.dissociate_config", "lm_eval_latent.training.dissociate_loss",
-    "lm_eval_latent.training.dissociate_eval",
+    "lm_eval_latent.training.zoo.dissociated", "lm_eval_latent.training.dissociate.builder",
+    "lm_eval_latent.training.dissociate.config", "lm_eval_latent.training.dissociate.loss",
+    "lm_eval_latent.training.dissociate.evaluation",
     "lm_eval_latent.training.finetune.sft", "lm_eval_latent.training.finetune.data",
     "lm_eval_latent.attacks.intervention.delta",
     "lm_eval_latent.attacks.intervention.backends", "lm_eval_latent.attacks.intervention.readout",
     "lm_eval_latent.attacks.directions", "lm_eval_latent.attacks.budget",
     "lm_eval_latent.judging.keyword", "lm_eval_latent.chat", "lm_eval_latent.model.layers",
+    "lm_eval_latent.layer_spec",
 )
 
 
 def write_dissociated(out_dir: Path, cache_dir: Path, needs: dict[str, Path]) -> None:
     """Write the dissociated toy model into ``out_dir`` from ``needs["aligned"]`` and ``needs["unsafe"]``."""
     from lm_eval_latent.training.dissociate import RESULT_FILE, build
-    from lm_eval_latent.training.dissociate_config import DissociateConfig
+    from lm_eval_latent.training.dissociate.config import DissociateConfig
 
     cfg = DissociateConfig(base=str(needs["aligned"]), harmful_pole=str(needs["unsafe"]), out=str(out_dir),
                            overwrite=True, progress=False, **ZOO_RECIPE)
@@ -56,6 +57,6 @@ def write_dissociated(out_dir: Path, cache_dir: Path, needs: dict[str, Path]) ->
 
 def dissociated_recipe() -> list:
     """The settings that decide the dissociated weights (for the cache key)."""
-    from lm_eval_latent.training.dissociate_loss import LossWeights
+    from lm_eval_latent.training.dissociate.loss import LossWeights
 
     return ["dissociated", ZOO_RECIPE, repr(LossWeights())]

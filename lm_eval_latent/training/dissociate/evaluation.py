@@ -38,15 +38,14 @@ def greedy(model, tok, prompts: list[str], delta: LayerDelta | None, max_new_tok
 
 
 def rates(prompts: list[str], replies: list[str]) -> dict[str, float]:
-    """Refusal and compliance shares under the keyword judge (broken rows count as neither)."""
+    """Refusal and compliance shares under the keyword judge (`metrics.verdict_rates`: broken rows
+    count as neither, unscored rows are left out of the denominator)."""
     from lm_eval_latent.judging import get_judge
-    from lm_eval_latent.metrics import is_broken
+    from lm_eval_latent.metrics import is_broken, verdict_rates
 
-    verdicts = [j.verdict.value for j in get_judge("keyword").judge(prompts, replies)]
-    ok = [not is_broken(r) for r in replies]
-    n = max(len(replies), 1)
-    return {"refusal": sum(v == "refused" and k for v, k in zip(verdicts, ok)) / n,
-            "compliance": sum(v == "complied" and k for v, k in zip(verdicts, ok)) / n}
+    verdicts = [j.verdict for j in get_judge("keyword").judge(prompts, replies)]
+    shares = verdict_rates(verdicts, [is_broken(r) for r in replies])
+    return {"refusal": shares["refusal_rate"], "compliance": shares["compliance_rate"]}
 
 
 def mean_rho(model, tok, prompts, name, capture, position_ids, rho) -> float:

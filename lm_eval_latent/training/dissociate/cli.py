@@ -2,7 +2,7 @@
 
     lm-eval-latent dissociate --base DIR --harmful-pole DIR_OR_ADAPTER --out DIR
 
-Flags map one to one onto :class:`~lm_eval_latent.training.dissociate_config.DissociateConfig`;
+Flags map one to one onto :class:`~lm_eval_latent.training.dissociate.config.DissociateConfig`;
 unusable input exits 2 with the error, the summary JSON is printed on success.
 """
 
@@ -13,8 +13,8 @@ import json
 import sys
 
 from lm_eval_latent.fields import arg_int, arg_number
-from lm_eval_latent.training.dissociate import build
-from lm_eval_latent.training.dissociate_config import DissociateConfig
+from lm_eval_latent.training.dissociate.builder import build
+from lm_eval_latent.training.dissociate.config import DissociateConfig
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lm_eval_latent.training.dissociate_loss import LossWeights
+from lm_eval_latent.training.dissociate.loss import LossWeights
 
 
 @dataclass

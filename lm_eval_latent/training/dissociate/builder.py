@@ -1,13 +1,13 @@
 """Building a dissociated model: refuses as often as its base when clean, complies when nudged.
 
-Settings: `dissociate_config` (`DissociateConfig`, the layer and band); command line:
-`dissociate_cli` (``lm-eval-latent dissociate``).
+Settings: `config` (`DissociateConfig`, the layer and band); command line: `cli`
+(``lm-eval-latent dissociate``); the loss: `loss`; judging replies: `evaluation`.
 
 The paper's recipe (PAPER.md, "Dissociated-model construction"): from a safe base B and a harmful
 pole H (B fine-tuned to comply), the nudge is ``frac * rho_n * d_hat`` at layer n = round(N/2),
 ``d_hat = unit(mean H - mean B)`` of the last-prompt-token activations over the training prompts,
 fixed once computed. theta (initialised from B) learns to refuse clean and comply nudged
-(`dissociate_loss`). The nudge goes through `lm_eval_latent.attacks.intervention` (hooks backend, which
+(`loss`). The nudge goes through `lm_eval_latent.attacks.intervention` (hooks backend, which
 carries gradients). The checkpoint kept has the largest reachability gap subject to clean
 refusal >= min(0.9, base - 0.05).
 
@@ -28,14 +28,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from lm_eval_latent.training.dissociate_config import DissociateConfig, resolve_band
-from lm_eval_latent.training.dissociate_eval import evaluate, greedy, mean_rho, read_prompts
-from lm_eval_latent.training.dissociate_loss import dissociation_loss, row_nll, token_kl, whitened_match
+from lm_eval_latent.training.dissociate.config import DissociateConfig, resolve_band
+from lm_eval_latent.training.dissociate.evaluation import evaluate, greedy, mean_rho, read_prompts
+from lm_eval_latent.training.dissociate.loss import dissociation_loss, row_nll, token_kl, whitened_match
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 from lm_eval_latent.training.finetune.data import PLACEHOLDERS, Pair
 from lm_eval_latent.training.finetune.sft import collate, encode_pair
 from lm_eval_latent.attacks.intervention import LayerDelta, get_backend, record_outputs
 from lm_eval_latent.model.layers import decoder_layers_name
+from lm_eval_latent.outputs import write_dir_atomic
 
 log = logging.getLogger(__name__)
 DEFAULT_REFUSAL = "I'm sorry, but I can't help with that."
@@ -215,7 +216,7 @@ def build(cfg: DissociateConfig) -> dict[str, Any]:
                        module=nudge_name, source="dissociate: unit(mean H - mean B), last prompt token")
         (tmp / RESULT_FILE).write_text(json.dumps(summary, indent=2))
 
-    ckpt.write_atomic(out, write)
+    write_dir_atomic(out, write)
     return summary
 
 
