@@ -18,8 +18,8 @@ from tiny_models import save_tiny, word_level_tokenizer
 # ---------------------------------------------------------------- contract and registry
 
 
-def test_verdict_values_are_the_three_strings():
-    assert [v.value for v in Verdict] == ["refused", "complied", "unscored"]
+def test_verdict_values_are_the_four_strings():
+    assert [v.value for v in Verdict] == ["refused", "complied", "unscored", "deflected"]
     assert Verdict.REFUSED == "refused"
 
 
