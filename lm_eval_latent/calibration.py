@@ -129,7 +129,8 @@ def _judge_error(p, a, b):
         pi = p * a + (1.0 - p) * b
         se = np.where(pi > 0, p * a / pi, np.nan)
         sp = np.where(pi < 1, (1.0 - p) * (1.0 - b) / (1.0 - pi), np.nan)
-    return se, sp, pi
+    # each is in [0, 1] exactly; the division can land one rounding step outside
+    return np.clip(se, 0.0, 1.0), np.clip(sp, 0.0, 1.0), pi
 
 
 def calibrate(yes: StratumCounts, no: StratumCounts, n_resamples: int = 2000, seed: int = 42,
