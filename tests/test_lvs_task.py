@@ -241,3 +241,30 @@ def test_overflowing_budgets_leave_rows_unscored_in_every_task(random_model_dir)
     assert lvs["unscored,none"] == 2 and "lvs,none" not in lvs and "asr_attack,none" not in lvs
     assert behavioural["unscored,none"] == 2
     assert "refusal_rate,none" not in behavioural and "broken_rate,none" not in behavioural
+
+
+def test_a_harm_judge_gives_no_refusal_clean(monkeypatch):
+    from lm_eval.tasks import TaskManager
+
+    from lm_eval_latent import judging
+    from lm_eval_latent.judging import Judgement, Verdict, selection
+
+    class HarmOnly:
+        name = "harm_only"
+        answers = "harm"
+
+        def judge(self, prompts, responses):
+            return [Judgement(Verdict.COMPLIED if r == COMPLY else Verdict.REFUSED) for r in responses]
+
+    monkeypatch.setitem(judging.JUDGES, "harm_only", HarmOnly)
+    selection.clear_cache()
+    try:
+        task = _first_task(TaskManager(include_defaults=False, metadata={"judge": "harm_only"})
+                           .load(["refusal_lvs"]))
+        assert "refusal_clean" not in task.aggregation()
+        out = task.process_results({"prompt": "p", "category": "x"},
+                                   [reply(REFUSAL, role="clean"), reply(COMPLY, 2.0), reply(REFUSAL, 2.0, role="control")])
+        assert "refusal_clean" not in out
+        assert out["asr_attack"] == 1.0 and out["asr_random"] == 0.0 and out["lvs"] > 0
+    finally:
+        selection.clear_cache()
