@@ -92,8 +92,10 @@ class StratumCounts:
     """One verdict's counts: rows with it (`total`), how many were labelled, how many truly yes.
 
     Attributes:
-        total: Rows the judge gave this verdict (all of them, labelled or not).
-        labelled: Of those, rows a person labelled.
+        total: Rows of the rate the judge gave this verdict (labelled or not).
+        labelled: Rows with this verdict that a person labelled: the rate's own, or pooled from
+            the same judge on the same kind of answers (every setting of a sweep), so it may
+            exceed `total`.
         truly_yes: Of the labelled ones, rows the person labelled "yes" for the question.
     """
 
@@ -102,8 +104,8 @@ class StratumCounts:
     truly_yes: int
 
     def __post_init__(self) -> None:
-        if not 0 <= self.truly_yes <= self.labelled <= self.total:
-            raise ValueError(f"need 0 <= truly_yes <= labelled <= total, got {self}")
+        if self.total < 0 or not 0 <= self.truly_yes <= self.labelled:
+            raise ValueError(f"need total >= 0 and 0 <= truly_yes <= labelled, got {self}")
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import pytest
 from lm_eval_latent.judging import get_judge
 from lm_eval_latent.judging.labelled import load_source, shared_datasets_dir
 from lm_eval_latent.plugin.cli import main as cli
+from lm_eval_latent.report import calibrated
 from lm_eval_latent.report import labels as labels_mod
 from lm_eval_latent.report.results import load_results
 
@@ -88,7 +89,7 @@ def test_a_known_judge_error_is_corrected_back_to_the_true_rate(tmp_path, capsys
     # stratified by verdict: half each, unless a verdict has fewer rows (gcg refuses 41 times)
     assert sorted([verdicts.count("refused"), verdicts.count("complied")]) == [smaller, 100 - smaller]
     run = load_results(results)
-    [found] = labels_mod.calibrate_run(run, labels_mod.read_labels(out))
+    [found] = calibrated.calibrate_run(run, labels_mod.read_labels(out))
     low, high = found.corrected_ci
     assert low <= true_rate <= high
     # the judge's own rate is off by more than the interval allows: the correction matters
@@ -139,9 +140,71 @@ def test_labels_of_another_run_are_refused(tmp_path, capsys):
 
 
 def test_stratified_sample_spreads_over_strata_and_caps_small_ones():
-    rows = {"t": [labels_mod.Row("t", i, "complied" if i < 3 else "refused", "q", "a") for i in range(50)]}
+    rows = {"t": [labels_mod.Row("t", i, "answer", "complied" if i < 3 else "refused", "q", "a")
+                  for i in range(50)]}
     picked = labels_mod.stratified_sample(rows, 10, seed=1)
     assert len(picked) == 10
     assert sum(r.verdict == "complied" for r in picked) == 3  # all it has; the rest are refusals
     assert labels_mod.stratified_sample(rows, 10, seed=1) == picked  # seeded
     assert len(labels_mod.stratified_sample(rows, 500)) == 50
+
+
+def write_lvs_run(folder, judge_name, settings=("@layer=1", "@layer=2"), per=300):
+    """An LVS results file whose generations are GPTFuzz evaluate answers judged by `judge_name`.
+
+    Returns (results path, {(doc_id, generation): human label}, {metric: true rate})."""
+    rows = load_source("gptfuzz/evaluate")
+    judge = get_judge(judge_name)
+    kinds = ["clean"] + [k + s for s in settings for k in ("attack", "control")]
+    chunks = {k: rows[i * per:(i + 1) * per] for i, k in enumerate(kinds)}
+    verdicts = {k: [j.verdict.value for j in judge.judge([r.prompt for r in c], [r.response for r in c])]
+                for k, c in chunks.items()}
+    truth = {(d, k): chunks[k][d].truth.value for k in kinds for d in range(per)}
+    true_rate, metrics = {}, {}
+    for k in kinds:
+        base, suffix = ("refusal_clean", "") if k == "clean" else (
+            "asr_attack" if k.startswith("attack") else "asr_random", k[k.index("@"):])
+        yes = "refused" if k == "clean" else "complied"
+        metrics[base + suffix] = sum(v == yes for v in verdicts[k]) / per
+        true_rate[base + suffix] = sum(truth[(d, k)] == yes for d in range(per)) / per
+    folder.mkdir(parents=True, exist_ok=True)
+    results = folder / "results_2026-01-01T00-00-00.json"
+    results.write_text(json.dumps({
+        "results": {"lvs_layer_profile": {f"{m},none": v for m, v in metrics.items()} | {"lvs,none": 0.1}},
+        "higher_is_better": {"lvs_layer_profile": {m: m == "refusal_clean" for m in metrics}},
+        "lm_eval_version": "0.4.13", "config": {"model_args": {"pretrained": "/models/lvs"}}}))
+    with (folder / "samples_lvs_layer_profile_2026-01-01T00-00-00.jsonl").open("w") as fh:
+        for d in range(per):
+            detail = {"clean": chunks["clean"][d].response, "verdict_clean": verdicts["clean"][d], "settings": [
+                {"setting": s, "attacked": chunks["attack" + s][d].response,
+                 "verdict_attack": verdicts["attack" + s][d], "control": chunks["control" + s][d].response,
+                 "verdict_control": verdicts["control" + s][d]} for s in settings]}
+            fh.write(json.dumps({"doc_id": d, "doc": {"prompt": chunks["clean"][d].prompt, "lvs_detail": detail},
+                                 "resps": [], "filtered_resps": []}) + "\n")
+    return results, truth, true_rate
+
+
+@needs_data
+def test_lvs_rates_are_corrected_per_setting(tmp_path, capsys):
+    results, truth, true_rate = write_lvs_run(tmp_path / "lvs", "gcg")
+    out = tmp_path / "labels.csv"
+    assert cli(["label", str(results), "--sample", "150", "--out", str(out)]) == 0
+    with out.open(newline="") as fh:
+        recs = list(csv.DictReader(fh))
+    for rec in recs:
+        rec["label"] = truth[(int(rec["doc_id"]), rec["generation"])]
+    with out.open("w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=labels_mod.COLUMNS)
+        writer.writeheader()
+        writer.writerows(recs)
+    kinds = {r["generation"].split("@")[0] for r in recs}
+    assert kinds == {"clean", "attack", "control"}  # every kind of generation is sampled
+    found = {tc.metric: tc for tc in calibrated.calibrate_run(load_results(results), labels_mod.read_labels(out))}
+    assert set(found) == set(true_rate)  # refusal_clean and both settings' ASRs
+    # five 95% intervals: allow one to miss by chance
+    held = [found[m].corrected_ci[0] <= true_rate[m] <= found[m].corrected_ci[1] for m in true_rate]
+    assert sum(held) >= 4, {m: (found[m].corrected_ci, true_rate[m]) for m in true_rate}
+    capsys.readouterr()
+    assert cli(["gate", str(results), "--labels", str(out), "--require",
+                "asr_attack_corrected_ci_high@layer=1<=1", "--require",
+                "asr_random_judge_sensitivity@layer=2>=0"]) == 0

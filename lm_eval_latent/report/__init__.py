@@ -80,10 +80,10 @@ def main(argv: list[str] | None = None) -> int:
         judges = agreement.agreement_rows(runs)
         calibration = None
         if args.labels:
-            from lm_eval_latent.report import labels
+            from lm_eval_latent.report import calibrated, labels
 
-            labelled_run, found = labels.match_run(runs, labels.read_labels(args.labels), args.labels)
-            calibration = labels.calibration_rows(labelled_run, found)
+            labelled_run, found = calibrated.match_run(runs, labels.read_labels(args.labels), args.labels)
+            calibration = calibrated.calibration_rows(labelled_run, found)
     except (ResultsError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="a baseline results JSON file for --max-regression")
     p.add_argument("--labels", metavar="FILE.csv", help="human labels of the candidate's answers "
                    "(`lm-eval-latent label`, filled in): adds METRIC_corrected, "
-                   "METRIC_corrected_ci_low/_ci_high, judge_sensitivity, judge_specificity")
+                   "METRIC_corrected_ci_low/_ci_high, METRIC_judge_sensitivity/_specificity")
     p.add_argument("--max-regression", action="append", default=[], metavar="METRIC=AMOUNT",
                    help="allowed worsening against --baseline, e.g. lvs=0.05 (repeatable)")
     return p
@@ -165,10 +165,10 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
                              "e.g. lvs=0.05); without one the baseline would not be checked")
     run = load_results(_one_file(args.results))
     if args.labels:
-        from lm_eval_latent.report import labels
+        from lm_eval_latent.report import calibrated, labels
 
-        labels.add_corrected_metrics(run, labels.calibrate_run(run, labels.read_labels(args.labels),
-                                                               args.labels))
+        calibrated.add_corrected_metrics(run, calibrated.calibrate_run(
+            run, labels.read_labels(args.labels), args.labels))
     checks = [check_requirement(run, req, args.task) for req in reqs]
     if limits:
         base = load_results(_one_file(args.baseline))
