@@ -98,6 +98,8 @@ def test_a_known_judge_error_is_corrected_back_to_the_true_rate(tmp_path, capsys
     assert cli(["report", str(results), "--labels", str(out)]) == 0
     text = capsys.readouterr().out
     assert "Judge calibration" in text and f"{found.corrected:.3f}" in text
+    assert cli(["report", str(results), "--labels", str(out), "--html", "--out", str(tmp_path / "html")]) == 0
+    assert "Judge calibration" in (tmp_path / "html" / "report.html").read_text()
     bound = f"{task}_corrected_ci_{'low' if low <= true_rate else 'high'}"
     assert cli(["gate", str(results), "--labels", str(out), "--require", f"{task}_corrected_ci_low<={true_rate}",
                 "--require", f"{task}_corrected_ci_high>={true_rate}"]) == 0, bound

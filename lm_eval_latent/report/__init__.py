@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         notes = "; ".join(f"{c} from {', '.join(t)}" for c, t in summary.sources(runs).items())
         files[out / "report.html"] = render_page(table.summary_rows(runs), notes,
                                                  table.gap_rows(gap_list) if gap_list else None, base.name,
-                                                 figures, skipped, [str(r.path) for r in runs], judges)
+                                                 figures, skipped, [str(r.path) for r in runs], judges,
+                                                 calibration)
     try:
         for path, content in files.items():
             (write_text_atomic if isinstance(content, str) else write_bytes_atomic)(path, content)
