@@ -6,11 +6,12 @@
 
 Each ``--require`` is ``[TASK:]METRIC[@SETTING] OP NUMBER`` with OP one of ``<= >= < > ==``
 (``refusal_lvs:lvs<=0.3``, ``lvs@layer=4<0.5``). A bare metric is looked up in every task of the
-file (or only in ``--task``); a metric reported by two tasks must be qualified. With ``--labels FILE.csv`` (human labels of
-this run's answers, `report/labels.py`) the judge-corrected rates join the metrics:
-``harmful_compliance_corrected``, ``..._corrected_ci_high`` (a conservative bound), ... ``--max-regression
-METRIC=AMOUNT`` compares with a baseline file: regression = candidate - baseline for a metric
-whose ``higher_is_better`` is false, baseline - candidate otherwise; it fails above AMOUNT.
+file (or only in ``--task``); a metric reported by two tasks must be qualified. With ``--labels
+FILE.csv`` (human labels of this run's answers, `report/calibrated.py`) the judge-corrected rates
+join the metrics: ``harmful_compliance_corrected``, ``..._corrected_ci_high`` (a conservative
+bound), ... (docs/calibration.md). ``--max-regression METRIC=AMOUNT`` compares with a baseline
+file: regression = candidate - baseline for a metric whose ``higher_is_better`` is false,
+baseline - candidate otherwise; it fails above AMOUNT.
 
 Exit status: 0 every check holds, 1 some check fails (a NaN value fails), 2 unusable input.
 """
