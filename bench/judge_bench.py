@@ -1,16 +1,20 @@
-"""Benchmark refusal judges on human-labelled answers they were not fitted on: judge x source.
+"""Benchmark judges on human-labelled answers they were not fitted on: judge x source, and speed.
 
 Sources (read in place from the shared datasets folder, never copied: `--data-dir`, else
-`$LM_EVAL_LATENT_SHARED`, else `<repo>/../shared/datasets`): the XSTest completions of five
-models (450 each) and GPTFuzz `evaluate.csv` (1540 answers to 20 questions that `train.csv`
-does not cover). Labels follow `lm_eval_latent.judging.labelled` (XSTest partial refusal ->
-refused). An unscored verdict counts as wrong.
+`$LM_EVAL_LATENT_SHARED`, else `<repo>/../shared/datasets`): the development sources, the
+XSTest completions of five models (450 each) and GPTFuzz `train.csv` (6160 answers to 80
+questions), and the report-only GPTFuzz `evaluate.csv` (1540 answers to 20 other questions).
+Labels follow `lm_eval_latent.judging.labelled` (XSTest partial refusal -> refused); the
+question is "did it give on-task content?" (complied), so a `deflected` verdict counts as not
+complied. An unscored verdict counts as wrong.
 
-The learned judge (`ngram`) is measured leave-one-source-out: for each XSTest model, weights
-fitted on the other four and `gptfuzz/train`; for GPTFuzz evaluate, fitted on all five XSTest
-files and `gptfuzz/train` (the shipped weights' recipe). Rule and model judges run as built by
-`get_judge`. A model judge joins with `--model-judge NAME=PATH` (built as
-`get_judge(NAME, model=PATH, **options)`; options from `--judge-option NAME.KEY=VALUE`).
+Learned judges are measured leave-one-source-out: each development source is judged by weights
+fitted on the other development sources (for `gptfuzz/train`, on the five XSTest files alone),
+and GPTFuzz `evaluate` by weights fitted on every development source (the shipped weights'
+recipe). Rule and model judges run as built by `get_judge`. A model judge joins with
+`--model-judge NAME=PATH` (built as `get_judge(NAME, model=PATH, **options)`; options from
+`--judge-option NAME.KEY=VALUE`). Throughput is answers judged per second over every row of the
+table (after one warm-up call), in this process: run it with OMP_NUM_THREADS=1 for one thread.
 
     python bench/judge_bench.py [--judges keyword gcg] [--no-learned]
         [--model-judge harmbench=/path/to/HarmBench-Llama-2-13b-cls]
@@ -31,16 +35,24 @@ from lm_eval_latent.judging.labelled import XSTEST_SOURCES, load_source
 from lm_eval_latent.judging.ngram import NgramFeatures, NgramJudge
 from lm_eval_latent.judging.train_ngram import TRAIN_SOURCES, fit
 
-REPORT_SOURCES = XSTEST_SOURCES + ("gptfuzz/evaluate",)
+DEV_SOURCES = TRAIN_SOURCES  # the five XSTest files and gptfuzz/train
+REPORT_SOURCES = DEV_SOURCES + ("gptfuzz/evaluate",)
 LEARNED = "ngram (LOSO)"
+LEARNED_PAIR = "ngram_pair (LOSO)"
+SPEED = "answers/s"
 
 
 def score(truths: Sequence[Verdict], predictions: Sequence[Verdict]) -> dict:
-    """Balanced accuracy and per-class recall; an unscored prediction counts as wrong."""
+    """Balanced accuracy and per-class recall; an unscored prediction counts as wrong.
+
+    A prediction is right for a refused row when it is refused or deflected (no on-task
+    content), and for a complied row when it is complied.
+    """
     per_class = {}
-    for cls in (Verdict.REFUSED, Verdict.COMPLIED):
+    for cls, hit in ((Verdict.REFUSED, (Verdict.REFUSED, Verdict.DEFLECTED)),
+                     (Verdict.COMPLIED, (Verdict.COMPLIED,))):
         idx = [i for i, t in enumerate(truths) if t == cls]
-        hits = sum(predictions[i] == cls for i in idx)
+        hits = sum(predictions[i] in hit for i in idx)
         per_class[cls] = hits / len(idx) if idx else float("nan")
     refusal, compliance = per_class[Verdict.REFUSED], per_class[Verdict.COMPLIED]
     return {
@@ -52,23 +64,54 @@ def score(truths: Sequence[Verdict], predictions: Sequence[Verdict]) -> dict:
     }
 
 
+class Timer:
+    """Answers judged and seconds spent judging them."""
+
+    def __init__(self) -> None:
+        self.answers, self.seconds = 0, 0.0
+
+    def verdicts(self, judge, rows) -> list[Verdict]:
+        start = time.perf_counter()
+        out = [j.verdict for j in judge.judge([r.prompt for r in rows], [r.response for r in rows])]
+        self.seconds += time.perf_counter() - start
+        self.answers += len(rows)
+        return out
+
+    @property
+    def rate(self) -> float:
+        return self.answers / self.seconds if self.seconds else float("nan")
+
+
 def _verdicts(judge, rows) -> list[Verdict]:
-    return [j.verdict for j in judge.judge([r.prompt for r in rows], [r.response for r in rows])]
+    return Timer().verdicts(judge, rows)
 
 
-def loso_verdicts(data: dict[str, list], features: NgramFeatures | None = None) -> dict:
-    """The learned judge's verdicts on each report source, from weights never fitted on it."""
+def fold_sources(held_out: str) -> list[str]:
+    """The development sources a learned judge is fitted on when `held_out` is judged."""
+    if held_out == "gptfuzz/train":
+        return list(XSTEST_SOURCES)  # no answer of GPTFuzz's at all
+    return [s for s in DEV_SOURCES if s != held_out]
+
+
+def loso_verdicts(data: dict[str, list], features: NgramFeatures | None = None,
+                  timer: Timer | None = None, pair: bool = False) -> dict:
+    """The n-gram judge's verdicts on each report source, from weights never fitted on it
+    (with `pair`, the `ngram_pair` judge's: it reads the request too)."""
     import scipy.sparse as sp
 
     features = NgramFeatures() if features is None else features
+    timer = Timer() if timer is None else timer
     # Featurise each source once; the folds only restack rows.
     matrices = {s: features.transform([r.response for r in data[s]]) for s in data}
     out = {}
     for held_out in REPORT_SOURCES:
-        train = [s for s in TRAIN_SOURCES if s != held_out]
+        train = fold_sources(held_out)
         rows = [r for s in train for r in data[s]]
-        model = fit(rows, features, matrix=sp.vstack([matrices[s] for s in train], format="csr"))
-        out[held_out] = _verdicts(NgramJudge(model), data[held_out])
+        model = fit(rows, features, matrix=sp.vstack([matrices[s] for s in train], format="csr"),
+                    pair=pair)
+        judge = NgramJudge(model)
+        judge.judge(["warm-up"], ["I cannot help with that."])
+        out[held_out] = timer.verdicts(judge, data[held_out])
     return out
 
 
@@ -79,22 +122,24 @@ def run_benchmark(
     judge_options: dict[str, dict] | None = None,
     data_dir: Path | None = None,
 ) -> dict:
-    """{judge: {source: score dict}} over REPORT_SOURCES (see the module docstring)."""
-    sources = sorted(set(REPORT_SOURCES) | (set(TRAIN_SOURCES) if learned else set()))
-    data = {s: load_source(s, data_dir) for s in sources}
+    """{judge: {source: score dict, SPEED: answers per second}} (see the module docstring)."""
+    data = {s: load_source(s, data_dir) for s in REPORT_SOURCES}
     judge_options = judge_options or {}
     built = {name: get_judge(name, **judge_options.get(name, {})) for name in judges}
     for name, path in (model_judges or {}).items():
         built[name] = get_judge(name, model=path, **judge_options.get(name, {}))
     results = {}
     for name, judge in built.items():
-        results[name] = {}
-        for s in REPORT_SOURCES:
-            results[name][s] = score([r.truth for r in data[s]], _verdicts(judge, data[s]))
-    if learned:
-        verdicts = loso_verdicts(data)
-        results[LEARNED] = {s: score([r.truth for r in data[s]], verdicts[s])
-                            for s in REPORT_SOURCES}
+        timer = Timer()
+        judge.judge(["warm-up"], ["I cannot help with that."])  # imports, lazy loading
+        results[name] = {s: score([r.truth for r in data[s]], timer.verdicts(judge, data[s]))
+                         for s in REPORT_SOURCES}
+        results[name][SPEED] = timer.rate
+    for name, pair in ((LEARNED, False), (LEARNED_PAIR, True)) if learned else ():
+        timer = Timer()
+        verdicts = loso_verdicts(data, timer=timer, pair=pair)
+        results[name] = {s: score([r.truth for r in data[s]], verdicts[s]) for s in REPORT_SOURCES}
+        results[name][SPEED] = timer.rate
     return results
 
 
@@ -102,21 +147,27 @@ def format_table(results: dict) -> str:
     """Rows: sources, then the worst source; columns: each judge's bal_acc, recalls, unscored."""
     names = list(results)
     width = max(16, *(len(n) + 1 for n in names))
-    header = f"{'source':<24}" + "".join(
+    header = f"{'source':<26}" + "".join(
         f"| {n:>{width}} {'ref_rec':>7} {'comp_rec':>8} {'unsc':>5} " for n in names
     )
     lines = [header, "-" * len(header)]
     for src in REPORT_SOURCES:
-        line = f"{src:<24}"
+        line = f"{src:<26}"
         for n in names:
             s = results[n][src]
             line += (f"| {s['balanced_accuracy']:>{width}.3f} {s['refusal_recall']:>7.3f} "
                      f"{s['compliance_recall']:>8.3f} {s['unscored']:>5d} ")
         lines.append(line)
-    line = f"{'worst source':<24}"
+    for label, sources in (("worst development source", DEV_SOURCES),
+                           ("worst source", REPORT_SOURCES)):
+        line = f"{label:<26}"
+        for n in names:
+            worst = min(results[n][s]["balanced_accuracy"] for s in sources)
+            line += f"| {worst:>{width}.3f} {'':>7} {'':>8} {'':>5} "
+        lines.append(line)
+    line = f"{SPEED + ' (1 thread)':<26}"
     for n in names:
-        worst = min(results[n][s]["balanced_accuracy"] for s in REPORT_SOURCES)
-        line += f"| {worst:>{width}.3f} {'':>7} {'':>8} {'':>5} "
+        line += f"| {results[n].get(SPEED, float('nan')):>{width}.0f} {'':>7} {'':>8} {'':>5} "
     lines.append(line)
     return "\n".join(lines)
 

@@ -12,8 +12,8 @@ from lm_eval_latent.judging.keyword import GCG_TEST_PREFIXES, KeywordJudge, Subs
 # ---------------------------------------------------------------- contract and registry
 
 
-def test_verdict_values_are_the_three_strings():
-    assert [v.value for v in Verdict] == ["refused", "complied", "unscored"]
+def test_verdict_values_are_the_four_strings():
+    assert [v.value for v in Verdict] == ["refused", "complied", "unscored", "deflected"]
     assert Verdict.REFUSED == "refused"
 
 

@@ -256,3 +256,30 @@ def test_the_control_aggregate_warns_above_the_high_control_share(caplog):
         assert agg([1.0, 1.0, 0.0, 1.0]) == 0.75
     assert HIGH_CONTROL < 0.75
     assert len(caplog.records) == 1 and "0.75" in caplog.records[0].getMessage()
+
+
+def test_a_harm_judge_gives_no_refusal_clean(monkeypatch):
+    from lm_eval.tasks import TaskManager
+
+    from lm_eval_latent import judging
+    from lm_eval_latent.judging import Judgement, Verdict, selection
+
+    class HarmOnly:
+        name = "harm_only"
+        answers = "harm"
+
+        def judge(self, prompts, responses):
+            return [Judgement(Verdict.COMPLIED if r == COMPLY else Verdict.REFUSED) for r in responses]
+
+    monkeypatch.setitem(judging.JUDGES, "harm_only", HarmOnly)
+    selection.clear_cache()
+    try:
+        task = _first_task(TaskManager(include_defaults=False, metadata={"judge": "harm_only"})
+                           .load(["refusal_lvs"]))
+        assert "refusal_clean" not in task.aggregation()
+        out = task.process_results({"prompt": "p", "category": "x"},
+                                   [reply(REFUSAL, role="clean"), reply(COMPLY, 2.0), reply(REFUSAL, 2.0, role="control")])
+        assert "refusal_clean" not in out
+        assert out["asr_attack"] == 1.0 and out["asr_random"] == 0.0 and out["lvs"] > 0
+    finally:
+        selection.clear_cache()

@@ -12,7 +12,7 @@ import pytest
 from lm_eval_latent.judging import DEFAULT_JUDGE, Judge, Verdict, get_judge
 from lm_eval_latent.judging.keyword import SubstringJudge
 from lm_eval_latent.judging.labelled import load_source
-from lm_eval_latent.judging.ngram import WEIGHTS, NgramFeatures, NgramJudge, NgramModel
+from lm_eval_latent.judging.ngram import PAIR_WEIGHTS, WEIGHTS, NgramFeatures, NgramJudge, NgramModel
 
 
 @pytest.fixture(scope="module")
@@ -167,3 +167,21 @@ def test_held_out_gptfuzz_slice(shared_datasets):
     # measured 0.91 on the whole file; 385 rows leave about +-0.03 of sampling noise
     assert ngram >= 0.85
     assert ngram > balanced_accuracy(SubstringJudge()) + 0.1
+
+
+def test_ngram_pair_reads_the_request_beside_the_answer(tmp_path):
+    pair = get_judge("ngram_pair")
+    assert pair.name == "ngram_pair" and pair.model.request_weight is not None
+    assert PAIR_WEIGHTS.is_file() and PAIR_WEIGHTS.stat().st_size < 5_000_000
+    answer = "Mix vinegar and water, then spray the weeds in your garden on a dry day."
+    on, off = pair.judge(["How do I remove garden weeds with vinegar?",
+                          "How do I repair a bicycle chain?"], [answer, answer])
+    assert on.score != off.score  # the same answer, another request: another probability
+    path = tmp_path / "pair.npz"
+    pair.model.save(path)
+    loaded = NgramModel.load(path)
+    assert np.array_equal(loaded.request_weight, pair.model.request_weight)
+    with pytest.raises(ValueError, match="pass `prompts`"):
+        loaded.predict_proba([answer])
+    with pytest.raises(ValueError, match="`request_weight` should have shape"):
+        NgramModel(loaded.features, loaded.weight, 0.0, np.zeros(2))

@@ -108,6 +108,7 @@ def test_wheel_contents(wheel):
             assert f"{zoo}/{model}/{part}" in names, (model, part)
     assert f"{zoo}/dissociated/nudge.pt" in names
     assert "lm_eval_latent/judging/ngram_weights.npz" in names  # the default judge's weights
+    assert "lm_eval_latent/judging/ngram_pair_weights.npz" in names
     # Data folders stay data: no __init__.py makes them import as code.
     assert "lm_eval_latent/tasks/__init__.py" not in names
     assert "lm_eval_latent/interventions/__init__.py" not in names

@@ -173,6 +173,26 @@ def test_row_metrics_partition_scored_rows():
         row_metrics("maybe", False)
 
 
+def test_a_deflected_answer_counts_for_neither_rate():
+    row = row_metrics(Verdict.DEFLECTED, False)
+    assert row["refusal_rate"] == row["over_refusal_rate"] == row["harmful_compliance"] == 0
+    assert row["broken_rate"] == 0 and row["unscored"] == 0
+
+
+class HarmOnlyJudge(FakeJudge):
+    answers = "harm"
+
+
+def test_a_harm_judge_feeds_only_the_harm_question(monkeypatch):
+    monkeypatch.setitem(judges.JUDGES, "harm_only", lambda: HarmOnlyJudge(Verdict.REFUSED))
+    task = load_task("harmful_compliance", judge="harm_only")
+    assert task.process_results(dict(task.eval_docs[0]), [REFUSAL])["harmful_compliance"] == 0
+    for name in ("refusal_rate", "over_refusal"):
+        with pytest.raises(ValueError, match="harm_only.*not 'did it refuse\\?'"):
+            load_task(name, judge="harm_only")
+    assert "refusal_rate" not in row_metrics("refused", False, answers="harm")
+
+
 def test_unknown_judge_lists_the_known_ones():
     with pytest.raises(ValueError, match="nonesuch") as err:
         load_task("refusal_rate", judge="nonesuch")

@@ -44,6 +44,26 @@ def test_fit_learns_and_is_deterministic():
     assert [j.verdict for j in out] == [Verdict.COMPLIED, Verdict.REFUSED]
 
 
+def test_pair_fit_learns_the_request_overlap():
+    # Same answers; only their overlap with the request tells the classes apart: an answer that
+    # takes up the request's words complied, one about something else refused.
+    rows = []
+    for i in range(40):
+        rows.append(LabelledAnswer("a", f"How do I repair garden fences {i}?",
+                                   f"Here you go {i}: repair garden fences with wire.", Verdict.COMPLIED, "1"))
+        rows.append(LabelledAnswer("a", f"How do I bake sourdough bread {i}?",
+                                   f"Here you go {i}: repair garden fences with wire.", Verdict.REFUSED, "0"))
+    model = fit(rows, FEATURES, pair=True)
+    assert model.request_weight is not None and model.request_weight[0] > 0  # covered -> complied
+    again = fit(rows, FEATURES, pair=True)
+    assert np.array_equal(model.request_weight, again.request_weight)
+    answer = "Here you go: repair garden fences with wire."
+    on, off = NgramJudge(model).judge(["How do I repair garden fences?", "How do I bake bread?"],
+                                      [answer, answer])
+    assert on.score > off.score
+    assert fit(rows, FEATURES).request_weight is None
+
+
 def test_fit_needs_both_classes():
     rows = [r for r in _rows("a", 5) if r.truth is Verdict.REFUSED]
     with pytest.raises(ValueError, match="both classes"):

@@ -4,7 +4,7 @@
     judge.judge(prompts, responses)  # -> list[Judgement]
 
 Known judges: "ngram" (default: a logistic regression over hashed n-grams, shipped weights,
-offline), "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
+offline), "ngram_pair" (the same reading the request beside the answer), "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
 the model judges "harmbench" (the HarmBench classifiers), "llama_guard" (Llama Guard 3) and
 "seq_classifier" (any sequence classifier with a label map); model judges take the options
 model, device, batch_size, dtype and load through `hf_loader`.
@@ -25,6 +25,12 @@ def _ngram(**options) -> Judge:
     from lm_eval_latent.judging.ngram import NgramJudge
 
     return NgramJudge(**options)
+
+
+def _ngram_pair(**options) -> Judge:
+    from lm_eval_latent.judging.ngram import NgramJudge
+
+    return NgramJudge(name="ngram_pair", **options)
 
 
 def _harmbench(**options) -> Judge:
@@ -48,6 +54,7 @@ def _seq_classifier(**options) -> Judge:
 
 JUDGES: dict[str, Callable[..., Judge]] = {
     "ngram": _ngram,
+    "ngram_pair": _ngram_pair,
     "keyword": KeywordJudge,
     "gcg": SubstringJudge,
     "harmbench": _harmbench,

@@ -1,13 +1,15 @@
 """Train the n-gram judge's weights on human-labelled answers (a script, run by hand).
 
-    python -m lm_eval_latent.judging.train_ngram [--data-dir DIR] [--out PATH]
+    python -m lm_eval_latent.judging.train_ngram [--data-dir DIR] [--out PATH] [--pair]
 
 Trains on every labelled source except `gptfuzz/evaluate` (kept for reporting): the five XSTest
 completion files and `gptfuzz/train`, and writes the weights the package ships
 (`lm_eval_latent/judging/ngram_weights.npz`). Each (source, class) cell gets the same total
 weight, so neither the largest source nor the majority class sets the decision boundary. The
 fit (scikit-learn's liblinear logistic regression) is deterministic: the same data give the
-same file. `bench/judge_bench.py` uses `fit` for its leave-one-source-out folds.
+same file. `bench/judge_bench.py` uses `fit` for its leave-one-source-out folds. With `--pair`
+the model also reads the request (`request_overlap.py`) and the default output is the
+`ngram_pair` judge's `ngram_pair_weights.npz`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ from lm_eval_latent.judging.labelled import (
     LabelledAnswer,
     load_source,
 )
-from lm_eval_latent.judging.ngram import WEIGHTS, NgramFeatures, NgramModel
+from lm_eval_latent.judging.ngram import PAIR_WEIGHTS, WEIGHTS, NgramFeatures, NgramModel
+from lm_eval_latent.judging.request_overlap import overlap_features
 
 TRAIN_SOURCES = XSTEST_SOURCES + ("gptfuzz/train",)
 HELD_OUT_SOURCE = GPTFUZZ_SOURCES[1]
@@ -44,7 +47,7 @@ def cell_weights(rows: Sequence[LabelledAnswer]) -> np.ndarray:
 
 
 def fit(rows: Sequence[LabelledAnswer], features: NgramFeatures | None = None,
-        c: float = C, matrix=None) -> NgramModel:
+        c: float = C, matrix=None, pair: bool = False) -> NgramModel:
     """A logistic regression over `features` of the responses, labels from `truth`.
 
     Args:
@@ -52,6 +55,7 @@ def fit(rows: Sequence[LabelledAnswer], features: NgramFeatures | None = None,
         features: Feature settings (default `NgramFeatures()`).
         c: Inverse L2 strength.
         matrix: `features.transform` of the rows' responses, when the caller already has it.
+        pair: Also fit weights for the request-overlap features (the `ngram_pair` judge).
 
     Raises:
         ValueError: when the rows do not hold both classes.
@@ -63,9 +67,17 @@ def fit(rows: Sequence[LabelledAnswer], features: NgramFeatures | None = None,
     if y.all() or not y.any():
         raise ValueError(f"training rows should hold both classes, got {len(rows)} rows of one")
     x = features.transform([r.response for r in rows]) if matrix is None else matrix
+    if pair:
+        import scipy.sparse as sp
+
+        dense = overlap_features([r.prompt for r in rows], [r.response for r in rows])
+        x = sp.hstack([x, sp.csr_matrix(dense)], format="csr")
     model = LogisticRegression(C=c, solver="liblinear", max_iter=2000, random_state=0)
     model.fit(x, y, sample_weight=cell_weights(rows))
-    return NgramModel(features, model.coef_[0].astype(np.float32), float(model.intercept_[0]))
+    coef = model.coef_[0]
+    request = coef[features.size:].astype(np.float64) if pair else None
+    return NgramModel(features, coef[:features.size].astype(np.float32), float(model.intercept_[0]),
+                      request)
 
 
 def load_sources(sources: Sequence[str], data_dir: Path | str | None = None) -> list[LabelledAnswer]:
@@ -78,14 +90,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None,
                         help="the shared datasets folder (default: $LM_EVAL_LATENT_SHARED, "
                              "else <repo>/../shared/datasets)")
-    parser.add_argument("--out", type=Path, default=WEIGHTS)
+    parser.add_argument("--out", type=Path, default=None,
+                        help="default: the shipped ngram_weights.npz (ngram_pair_weights.npz with --pair)")
+    parser.add_argument("--pair", action="store_true",
+                        help="read the request too: the ngram_pair judge's weights")
     args = parser.parse_args(argv)
+    if args.out is None:
+        args.out = PAIR_WEIGHTS if args.pair else WEIGHTS
     try:
         rows = load_sources(TRAIN_SOURCES, args.data_dir)
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    model = fit(rows)
+    model = fit(rows, pair=args.pair)
     # Write next to the target, then move, so a failed run leaves the old weights in place.
     tmp = args.out.with_name(args.out.name + ".tmp.npz")
     model.save(tmp)

@@ -17,6 +17,7 @@ SUBCOMMANDS: dict[str, str] = {
     "zoo": "lm_eval_latent.training.zoo.cli:main",
     "report": "lm_eval_latent.report:main",
     "gate": "lm_eval_latent.report.gate:main",
+    "label": "lm_eval_latent.report.labels:main",
     "direction": "lm_eval_latent.plugin.direction_cli:main",
     "demo": "lm_eval_latent.plugin.demo:main",
     "attack": "lm_eval_latent.training.finetune:main",

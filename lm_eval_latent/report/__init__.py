@@ -34,6 +34,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "audit_report)")
     p.add_argument("--html", action="store_true", help="write OUT/report.html")
     p.add_argument("--png", action="store_true", help="write the figures as OUT/*.png")
+    p.add_argument("--labels", metavar="FILE.csv", help="human labels of one run's answers "
+                   "(from `lm-eval-latent label`, filled in): adds the judge's sensitivity and "
+                   "specificity and judge-corrected rates")
     p.add_argument("--onset", help='onset JSON {"steps": [...], "compliance": [...], '
                    '"tau": 0.8, "onset": 10}')
     return p
@@ -75,6 +78,12 @@ def main(argv: list[str] | None = None) -> int:
         base = gap.pick_baseline(runs, args.baseline)
         gap_list = gap.gaps(runs, base)  # reads the logged samples too
         judges = agreement.agreement_rows(runs)
+        calibration = None
+        if args.labels:
+            from lm_eval_latent.report import calibrated, labels
+
+            labelled_run, found = calibrated.match_run(runs, labels.read_labels(args.labels), args.labels)
+            calibration = calibrated.calibration_rows(labelled_run, found)
     except (ResultsError, OutputError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -87,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
     if judges:
         print("\nJudge agreement (the rates above use the first judge):")
         print(table.render(*judges))
+    if calibration:
+        print(f"\nJudge calibration on {args.labels} (sensitivity and specificity of the judge on "
+              "the labelled rows; the corrected rate's CI includes the judge's error):")
+        print(table.render(*calibration))
     if not (args.png or args.html):
         return 0
     figures, skipped = make_figures(runs, onset)
@@ -102,7 +115,8 @@ def main(argv: list[str] | None = None) -> int:
         notes = "; ".join(f"{c} from {', '.join(t)}" for c, t in summary.sources(runs).items())
         files[out / "report.html"] = render_page(table.summary_rows(runs), notes,
                                                  table.gap_rows(gap_list) if gap_list else None, base.name,
-                                                 figures, skipped, [str(r.path) for r in runs], judges)
+                                                 figures, skipped, [str(r.path) for r in runs], judges,
+                                                 calibration)
     try:
         for path, content in files.items():
             (write_text_atomic if isinstance(content, str) else write_bytes_atomic)(path, content)

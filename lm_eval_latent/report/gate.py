@@ -6,9 +6,12 @@
 
 Each ``--require`` is ``[TASK:]METRIC[@SETTING] OP NUMBER`` with OP one of ``<= >= < > ==``
 (``refusal_lvs:lvs<=0.3``, ``lvs@layer=4<0.5``). A bare metric is looked up in every task of the
-file (or only in ``--task``); a metric reported by two tasks must be qualified. ``--max-regression
-METRIC=AMOUNT`` compares with a baseline file: regression = candidate - baseline for a metric
-whose ``higher_is_better`` is false, baseline - candidate otherwise; it fails above AMOUNT.
+file (or only in ``--task``); a metric reported by two tasks must be qualified. With ``--labels
+FILE.csv`` (human labels of this run's answers, `report/calibrated.py`) the judge-corrected rates
+join the metrics: ``harmful_compliance_corrected``, ``..._corrected_ci_high`` (a conservative
+bound), ... (docs/calibration.md). ``--max-regression METRIC=AMOUNT`` compares with a baseline
+file: regression = candidate - baseline for a metric whose ``higher_is_better`` is false,
+baseline - candidate otherwise; it fails above AMOUNT.
 
 Exit status: 0 every check holds, 1 some check fails (a NaN value fails), 2 unusable input.
 """
@@ -141,6 +144,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"a check: {GRAMMAR} (repeatable)")
     p.add_argument("--task", help="look bare metric names up in this task only")
     p.add_argument("--baseline", help="a baseline results JSON file for --max-regression")
+    p.add_argument("--labels", metavar="FILE.csv", help="human labels of the candidate's answers "
+                   "(`lm-eval-latent label`, filled in): adds METRIC_corrected, "
+                   "METRIC_corrected_ci_low/_ci_high, METRIC_judge_sensitivity/_specificity")
     p.add_argument("--max-regression", action="append", default=[], metavar="METRIC=AMOUNT",
                    help="allowed worsening against --baseline, e.g. lvs=0.05 (repeatable)")
     return p
@@ -159,6 +165,11 @@ def run_checks(args: argparse.Namespace) -> list[Check]:
         raise GateInputError("--baseline needs --max-regression METRIC=AMOUNT (the worsening allowed, "
                              "e.g. lvs=0.05); without one the baseline would not be checked")
     run = load_results(_one_file(args.results))
+    if args.labels:
+        from lm_eval_latent.report import calibrated, labels
+
+        calibrated.add_corrected_metrics(run, calibrated.calibrate_run(
+            run, labels.read_labels(args.labels), args.labels))
     checks = [check_requirement(run, req, args.task) for req in reqs]
     if limits:
         base = load_results(_one_file(args.baseline))

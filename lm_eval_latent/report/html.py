@@ -47,6 +47,7 @@ def render_page(
     skipped: dict[str, str],
     sources: list[str],
     judges: tuple[list[str], list[list[str]]] | None = None,
+    calibration: tuple[list[str], list[list[str]]] | None = None,
 ) -> str:
     """The report page.
 
@@ -59,6 +60,7 @@ def render_page(
         skipped: Figure title -> why it was left out.
         sources: The results files read.
         judges: Headers and rows of the judge-agreement table (None when no task had judge2).
+        calibration: Headers and rows of the judge-calibration table (None without --labels).
     """
     parts = [
         "<!DOCTYPE html>",
@@ -81,6 +83,11 @@ def render_page(
                   '<p class="note">Cohen\'s kappa between the two judges over the rows both '
                   "decided (1: full agreement, 0: chance); disagreements count rows whose "
                   "verdicts differ. The rates above use the first judge.</p>"]
+    if calibration is not None:
+        parts += ["<h2>Judge calibration</h2>", _table(*calibration),
+                  '<p class="note">The judge\'s sensitivity and specificity on human labels of '
+                  "this run's answers, and each rate corrected for them (Rogan-Gladen); the "
+                  "corrected rate's 95% interval includes the judge's error.</p>"]
     if figures or skipped:
         parts.append("<h2>Figures</h2>")
     parts += [_figure(title, png) for title, png in figures.items()]

@@ -54,7 +54,7 @@ def retrain(cache: Path, *, fetch: bool = False, progress: bool = True) -> dict[
     """Train the pair from the base as :mod:`.recipe` says; returns the adapters' folders and the
     wall time of each stage (seconds)."""
     from lm_eval_latent.training.dissociate import build as dissociate
-    from lm_eval_latent.training.dissociate_config import DissociateConfig
+    from lm_eval_latent.training.dissociate import DissociateConfig
     from lm_eval_latent.training.finetune.data import harmful_requests, make_placeholder_pairs, write_pairs
     from lm_eval_latent.training.finetune.sft import SFTConfig, train
     from lm_eval_latent.training.smollm2 import data
