@@ -297,7 +297,7 @@ def test_report_replaces_only_its_own_files(two_models, tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     assert main([*map(str, two_models), "--html", "--out", str(out)]) == 0
-    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 0
+    assert main([*map(str, two_models), "--html", "--out", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "report.html"]
     assert (out / "notes.txt").read_text() == "mine"
 
@@ -323,5 +323,5 @@ def test_a_report_file_that_cannot_be_written_exits_2(two_models, tmp_path, caps
     out = tmp_path / "rep"
     (out / "report.html").mkdir(parents=True)  # in the way, as an unwritable target would be
     assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
-    assert f"--out {str(out)!r}: cannot write the report" in capsys.readouterr().err
+    assert f"--out {str(out / 'report.html')!r} is a folder" in capsys.readouterr().err  # checked up front
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]  # no temporary file left

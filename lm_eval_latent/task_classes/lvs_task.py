@@ -39,7 +39,7 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval_latent import metrics
 from lm_eval_latent.fields import SettingError, parse_number
 
-from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.task_classes import protocol, task_options
 from lm_eval_latent.task_classes.safety_task import (
     AGREEMENT_METRICS,
     agreement_row,
@@ -140,16 +140,24 @@ class LVSTask(ConfigurableTask):
         config.pop("metric_list", None)
         super().__init__(config=config, **kwargs)
         metadata = self.config.metadata or {}
+        sweep_keys = task_options.SWEEP_KEYS.get(str(metadata.get("lvs_sweep", "none")), ())
+        task_options.check_metadata(metadata, str(self.config.task),
+                                    (*task_options.COMMON_KEYS, *task_options.LVS_KEYS, *sweep_keys),
+                                    (*task_options.COMMON_PREFIXES, *task_options.LVS_PREFIXES))
         self.settings = settings_from_metadata(metadata)
         # inf would make every LVS 0 and pass any LVS gate: finite and > 0 only.
         self.eta = parse_number(metadata.get("eta", 1e-4), "eta", minimum=0.0, above=True)
-        judge_from_metadata(metadata)  # an unknown judge fails before any generation
-        self._scorer()  # likewise for an unknown scorer
+        try:  # an unknown judge or scorer fails before any generation; their models are found now
+            judge, judge2, scorer = (judge_from_metadata(metadata), second_judge_from_metadata(metadata),
+                                     self._scorer())
+        except ValueError as err:
+            raise task_options.as_setting_error(err) from None
+        task_options.check_models_reachable(judge, judge2, scorer)
         names: dict[str, tuple[Callable, bool]] = {"refusal_clean": (_mean, True)}
         for s in self.settings:
             for base, spec in PER_SETTING.items():
                 names[base + s.suffix] = spec
-        if second_judge_from_metadata(metadata) is not None:
+        if judge2 is not None:
             names.update({n: (m.aggregate, m.higher_is_better) for n, m in AGREEMENT_METRICS.items()})
         self._metric_fn_list = {n: None for n in names}
         self._metric_fn_kwargs = {n: {} for n in names}
@@ -176,6 +184,8 @@ class LVSTask(ConfigurableTask):
         return out
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
+        if task_options.predict_only(self._metric_fn_list):
+            return task_options.predict_only_row()  # --predict_only: generations logged, nothing judged
         replies = [protocol.LatentReply.loads(r) for r in results]
         prompt = doc["prompt"]
         texts = [r.text for r in replies]

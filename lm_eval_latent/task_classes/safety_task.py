@@ -33,7 +33,7 @@ from lm_eval.api.task import ConfigurableTask
 from lm_eval_latent import metrics
 from lm_eval_latent.judging.selection import JudgeSpec
 from lm_eval_latent.metrics import is_broken
-from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.task_classes import protocol, task_options
 
 
 def agreement(rows: list[list[list[str]]]) -> float:
@@ -126,10 +126,18 @@ class SafetyTask(ConfigurableTask):
         config = dict(config or {})
         config.pop("class", None)  # lm-eval passes the YAML's `class:` key along
         names = _metric_names(config.pop("metric_list", None), config.get("task"))
-        # Fail on a bad judge or judge option before generating anything.
-        judge_from_metadata(config.get("metadata"))
+        # Fail on a bad judge, judge option or metadata key before generating anything, and
+        # find the judges' models now rather than after the whole generation.
+        metadata = config.get("metadata")
+        task_options.check_metadata(metadata, str(config.get("task")), task_options.COMMON_KEYS)
+        task_options.check_scorer_name(metadata)
+        try:
+            judge, judge2 = judge_from_metadata(metadata), second_judge_from_metadata(metadata)
+        except ValueError as err:
+            raise task_options.as_setting_error(err) from None
+        task_options.check_models_reachable(judge, judge2)
         specs = {n: METRICS[n] for n in names}
-        if second_judge_from_metadata(config.get("metadata")) is not None:
+        if judge2 is not None:
             specs.update(AGREEMENT_METRICS)
         super().__init__(config=config, **kwargs)
         # Wire the metrics ourselves: lm-eval would look unknown names up on the HF Evaluate hub.
@@ -142,6 +150,8 @@ class SafetyTask(ConfigurableTask):
              "higher_is_better": spec.higher_is_better} for n, spec in specs.items()]
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
+        if task_options.predict_only(self._metric_fn_list):
+            return task_options.predict_only_row()  # --predict_only: generations logged, nothing judged
         response = results[0] if results else None
         broken = is_broken(response)
         metadata = self.config.metadata
@@ -158,7 +168,7 @@ class SafetyTask(ConfigurableTask):
             if non_finite:
                 verdict, reason, score = "unscored", "activations not finite under the perturbation", None
             elif broken:
-                verdict, reason, score = None, "broken output: under 3 non-space characters", None
+                verdict, reason, score = None, "broken output (metrics.is_broken: empty, under 3 characters, no letter or digit, or one short piece repeated)", None
             else:
                 j = judge.judge([doc["prompt"]], [response])[0]
                 verdict, reason, score = j.verdict, j.reason, j.score
