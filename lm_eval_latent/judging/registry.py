@@ -30,17 +30,33 @@ class JudgeNameError(SettingError):
     """A judge registered under a name that is built in or already held by another factory."""
 
 
-def _origin(factory: Callable[..., Any]) -> tuple[str | None, str]:
-    """(source file, qualified name) of a factory: one definition imported twice compares equal."""
+def _source_file(factory: Callable[..., Any]) -> str | None:
+    """The file a factory's code was compiled from. Read from a code object, because a module
+    lm-eval imports by path may be missing from ``sys.modules`` (where `inspect` would look)."""
+    candidates = [factory]
+    if isinstance(factory, type):
+        candidates += [getattr(v, "__func__", v) for v in vars(factory).values()]
+    for obj in candidates:
+        code = getattr(obj, "__code__", None)
+        if code is not None:
+            return code.co_filename
     try:
-        source = inspect.getsourcefile(factory)
+        return inspect.getsourcefile(factory)
     except TypeError:
-        source = None
-    return source, getattr(factory, "__qualname__", repr(factory))
+        return None
+
+
+def _same_definition(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
+    """One definition imported twice (two class objects from one file) counts as the same."""
+    if a is b:
+        return True
+    source = _source_file(a)
+    return source is not None and source == _source_file(b) and \
+        getattr(a, "__qualname__", None) == getattr(b, "__qualname__", None)
 
 
 def _describe(factory: Callable[..., Any]) -> str:
-    source, name = _origin(factory)
+    source, name = _source_file(factory), getattr(factory, "__qualname__", repr(factory))
     return f"{name} ({source})" if source else name
 
 
@@ -62,7 +78,7 @@ class JudgeRegistry(dict):
         if not isinstance(name, str) or not name.strip():
             raise JudgeNameError(f"judge name {name!r} is not allowed (allowed: a non-empty string)")
         held = dict.get(self, name)
-        if held is not None and (held is factory or _origin(held) == _origin(factory)):
+        if held is not None and _same_definition(held, factory):
             return held  # the same definition again (a utils.py imported once per YAML)
         if name in self.builtin:
             raise JudgeNameError(f"judge name {name!r} is a built-in judge; register yours under another "

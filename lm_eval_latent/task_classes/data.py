@@ -70,6 +70,9 @@ PUBLIC_SETS: dict[str, PublicSet] = {
     "xstest": PublicSet("walledai/XSTest", hub_split="test"),
 }
 SHIPPED_SETS = ("harmful", "safe_lookalike")
+# Sources of the over-refusal tasks: their prompts must be safe (XSTest's file is filtered to its
+# safe rows by its `label` column).
+SAFE_SOURCES = ("safe_lookalike", "xstest")
 
 
 def known_sources() -> list[str]:
@@ -142,9 +145,33 @@ def load_task_dataset(
                 f"data_file names unknown prompt sources {unknown} "
                 f"(known: {', '.join(known_sources())})")
         data_file = data_file.get(prompt_source)
+    elif data_file and prompt_source in SAFE_SOURCES:
+        _check_one_file_for_safe_prompts(prompt_source, str(data_file), keep_rows)
     ds = load_prompts(prompt_source, data_file=data_file or None,
                       prompt_column=prompt_column or None, keep=keep_rows)
+    if data_file and prompt_source in SAFE_SOURCES:
+        filters = {**(PUBLIC_SETS[prompt_source].keep if prompt_source in PUBLIC_SETS else {}), **(keep_rows or {})}
+        missing = sorted(set(filters) - set(ds.column_names))
+        if missing:
+            _refuse_one_file(prompt_source, str(data_file), f"it has no {', '.join(missing)} column to keep "
+                                                          "the safe rows by")
     return datasets.DatasetDict({split: ds})
+
+
+def _check_one_file_for_safe_prompts(source: str, data_file: str, keep_rows: Mapping[str, str] | None) -> None:
+    """One plain ``data_file`` reaches every task of a run (``--metadata`` is global): with the
+    ``safety_behavioral`` group, ``over_refusal`` would read the harmful prompts meant for
+    ``refusal_rate`` and report them as over-refusal. A source with no row filter is refused."""
+    filters = {**(PUBLIC_SETS[source].keep if source in PUBLIC_SETS else {}), **(keep_rows or {})}
+    if not filters:
+        _refuse_one_file(source, data_file, "nothing tells its safe prompts from harmful ones")
+
+
+def _refuse_one_file(source: str, data_file: str, why: str) -> None:
+    example = json.dumps({"data_file": {source: "safe_prompts.csv", "harmful": "harmful_prompts.csv"}})
+    raise PromptDataError(
+        f"data_file={data_file!r} is one file for every task of the run, but the over-refusal task on "
+        f"prompt_source={source!r} needs safe prompts and {why}; name each source's file: --metadata '{example}'")
 
 
 def read_prompt_file(path: str | Path) -> list[dict[str, Any]]:

@@ -107,8 +107,11 @@ def check_scorer_name(metadata: Mapping[str, Any] | None) -> None:
         return
     from lm_eval_latent.judging.scorers import SCORERS
 
-    if not isinstance(name, str) or name not in SCORERS:
-        raise SettingError(f"--metadata scorer={name!r} is not a known scorer (known: {', '.join(sorted(SCORERS))})")
+    known = ", ".join(sorted(SCORERS))
+    if not isinstance(name, str):
+        raise SettingError(f"scorer={name!r} is not a scorer name: give one name as a string (known: {known})")
+    if name not in SCORERS:
+        raise SettingError(f"unknown scorer {name!r} (known: {known})")
 
 
 def check_models_reachable(judge: Any, judge2: Any = None, scorer: Any = None) -> None:
