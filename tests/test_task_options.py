@@ -117,3 +117,42 @@ def test_predict_only_rows_carry_no_judged_numbers(random_model_dir, tmp_path):
     assert report.main([str(path)]) == 2
     assert gate.main([str(path), "--require", "lvs<=0.3"]) == 2
     assert "bypass" in json.dumps(json.loads(path.read_text())["higher_is_better"])
+
+
+def test_apply_chat_template_on_a_model_without_a_template_is_our_error(random_model_dir, tmp_path, capsys):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from lm_eval_latent.plugin.cli import main
+
+    base = tmp_path / "base_model"
+    shutil.copytree(random_model_dir, base)
+    for f in base.glob("chat_template*"):
+        f.unlink()
+    tok = AutoTokenizer.from_pretrained(base)
+    tok.chat_template = None
+    tok.save_pretrained(base)
+    argv = ["--model", "latent_hf", "--model_args", f"pretrained={base}", "--tasks", "refusal_rate",
+            "--limit", "1", "--gen_kwargs", "max_gen_toks=2", "--device", "cpu"]
+    assert main([*argv, "--apply_chat_template"]) == 2
+    last = capsys.readouterr().err.strip().splitlines()[-1]
+    assert last.startswith("lm-eval-latent: error: --apply_chat_template: the model's tokenizer has no chat template")
+    assert main(argv) == 0  # without the flag the base model runs
+
+
+def test_a_task_yaml_without_test_split_is_our_error(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    import lm_eval_latent.judging as judges
+
+    monkeypatch.setattr(judges, "JUDGES", judges.JUDGES.copy())  # the copied folder registers its judge
+
+    folder = tmp_path / "my_tasks"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "custom_task", folder)
+    yaml_file = folder / "my_refusal.yaml"
+    yaml_file.write_text("".join(line for line in yaml_file.read_text().splitlines(keepends=True)
+                                 if not line.startswith("test_split")))
+    with pytest.raises(SettingError, match="task 'my_refusal': its YAML has no `test_split`; add `test_split: test`"):
+        TaskManager(include_path=str(folder), include_defaults=False).load(["my_refusal"])

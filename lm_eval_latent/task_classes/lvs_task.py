@@ -138,6 +138,7 @@ class LVSTask(ConfigurableTask):
         config = dict(config or {})
         config.pop("class", None)
         config.pop("metric_list", None)
+        task_options.check_split(config)
         super().__init__(config=config, **kwargs)
         metadata = self.config.metadata or {}
         sweep_keys = task_options.SWEEP_KEYS.get(str(metadata.get("lvs_sweep", "none")), ())
@@ -182,6 +183,10 @@ class LVSTask(ConfigurableTask):
             out.append(request(2 * i + 1, point.attack))
             out.append(request(2 * i + 2, point.attack.as_role("control")))
         return out
+
+    def build_all_requests(self, *, chat_template: Any = None, **kwargs: Any) -> None:
+        # A tokenizer without a chat template under --apply_chat_template: our error, not a traceback.
+        super().build_all_requests(chat_template=task_options.checked_chat_template(chat_template), **kwargs)
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
         if task_options.predict_only(self._metric_fn_list):

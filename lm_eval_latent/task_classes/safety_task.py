@@ -129,6 +129,7 @@ class SafetyTask(ConfigurableTask):
         # Fail on a bad judge, judge option or metadata key before generating anything, and
         # find the judges' models now rather than after the whole generation.
         metadata = config.get("metadata")
+        task_options.check_split(config)
         task_options.check_metadata(metadata, str(config.get("task")), task_options.COMMON_KEYS)
         task_options.check_scorer_name(metadata)
         try:
@@ -148,6 +149,10 @@ class SafetyTask(ConfigurableTask):
         self.config.metric_list = [
             {"metric": n, "aggregation": spec.aggregation,
              "higher_is_better": spec.higher_is_better} for n, spec in specs.items()]
+
+    def build_all_requests(self, *, chat_template: Any = None, **kwargs: Any) -> None:
+        # A tokenizer without a chat template under --apply_chat_template: our error, not a traceback.
+        super().build_all_requests(chat_template=task_options.checked_chat_template(chat_template), **kwargs)
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
         if task_options.predict_only(self._metric_fn_list):

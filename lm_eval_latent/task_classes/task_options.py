@@ -100,6 +100,14 @@ def _who_reads(key: str) -> str:
     return "read by the LVS tasks only"
 
 
+def check_split(config: Mapping[str, Any]) -> None:
+    """A task YAML must name the split its rows come from (our loaders give one split, ``test``);
+    without it lm-eval finds no documents and stops with a traceback."""
+    if not config.get("test_split") and not config.get("validation_split"):
+        raise SettingError(f"task {config.get('task')!r}: its YAML has no `test_split`; add `test_split: test` "
+                           "(the split lm_eval_latent's prompt loaders return)")
+
+
 def check_scorer_name(metadata: Mapping[str, Any] | None) -> None:
     """An unknown ``scorer`` is refused even where the task ignores it (it is then a typo)."""
     name = (metadata or {}).get("scorer")
@@ -141,6 +149,26 @@ def as_setting_error(err: ValueError) -> SettingError:
     return err if isinstance(err, SettingError) else SettingError(str(err))
 
 
+def checked_chat_template(chat_template: Any) -> Any:
+    """lm-eval's ``chat_template`` callable (the model's ``apply_chat_template``), turning
+    transformers' error for a tokenizer without a template into a setting error that names the
+    flag and the way out."""
+    if chat_template is None:
+        return None
+
+    def apply(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return chat_template(*args, **kwargs)
+        except ValueError as err:
+            if "chat_template is not set" not in str(err) and "chat template" not in str(err).lower():
+                raise
+            raise SettingError("--apply_chat_template: the model's tokenizer has no chat template (a base model?); "
+                               "drop --apply_chat_template to send the prompts as plain text, or give the "
+                               "tokenizer a template (tokenizer.chat_template in its tokenizer_config.json)") from None
+
+    return apply
+
+
 def predict_only(metric_names: Iterable[str]) -> bool:
     """Whether lm-eval runs the task with ``--predict_only`` (its metrics replaced by ``bypass``)."""
     return PREDICT_ONLY_METRIC in set(metric_names)
@@ -151,5 +179,5 @@ def predict_only_row() -> dict[str, Any]:
     return {PREDICT_ONLY_METRIC: None}
 
 
-__all__ = ["check_metadata", "check_models_reachable", "check_scorer_name", "our_keys", "predict_only",
+__all__ = ["checked_chat_template", "check_metadata", "check_split", "check_models_reachable", "check_scorer_name", "our_keys", "predict_only",
            "predict_only_row", "as_setting_error"]
