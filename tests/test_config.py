@@ -67,13 +67,14 @@ def test_direction_ablation_with_a_direction_is_accepted(tmp_path):
     ({"perturb_layer": 1, "direction": "/no/such/d.pt"}, "direction='/no/such/d.pt': no such file"),
     ({"perturb_layer": 1, "attack": "/no/such/r.yaml"}, "attack='/no/such/r.yaml': no such file"),
     ({"perturb_layer": 1, "attack": "pgd"}, "attack='pgd' is not known"),
+    ({"lora": "/no/such/adapter"}, "lora='/no/such/adapter': no PEFT adapter there"),
 ])
 def test_missing_files_are_setting_errors_before_the_model_loads(kwargs, message):
     from lm_eval_latent.fields import SettingError
 
     with pytest.raises(SettingError, match=message) as err:
         PerturbConfig(**kwargs)
-    if "no such file" in message:
+    if "no such file" in message or "no PEFT adapter" in message:
         assert isinstance(err.value, FileNotFoundError)  # still one for callers that catch it
 
 

@@ -98,11 +98,17 @@ class PerturbConfig:
 
     def _check_files(self) -> None:
         """Files and recipes named by the settings, checked before the model loads (seconds to
-        minutes): a missing ``direction`` file, an unknown or missing ``attack`` recipe, and a
-        direction ablation with nothing to ablate are setting errors (exit status 2)."""
+        minutes): a missing ``direction`` file or ``lora`` folder, an unknown or missing ``attack``
+        recipe, and a direction ablation with nothing to ablate are setting errors (exit status 2)."""
         if self.direction is not None and not Path(str(self.direction)).expanduser().is_file():
             raise SettingFileNotFoundError(f"direction={str(self.direction)!r}: no such file (give a .pt, .npy "
                                            "or .json vector; write one with `lm-eval-latent direction`)")
+        lora = Path(str(self.lora)).expanduser() if self.lora else None
+        if lora is not None and (str(self.lora).startswith((".", "/", "~")) or lora.exists()) \
+                and not (lora / "adapter_config.json").is_file():
+            raise SettingFileNotFoundError(f"lora={self.lora!r}: no PEFT adapter there (expected "
+                                           f"{lora / 'adapter_config.json'}); give the directory written by "
+                                           "`save_pretrained` or a Hub id")
         if not self.attack:
             return
         from lm_eval_latent.attacks.recipe import load_recipe
