@@ -24,6 +24,11 @@ class SettingError(ValueError):
     """
 
 
+class SettingFileNotFoundError(SettingError, FileNotFoundError):
+    """A setting naming a file that does not exist (``direction=``, ``attack=``, ``lora=``): a
+    setting error (one line, exit status 2), and still a FileNotFoundError for callers."""
+
+
 # The largest magnitude a float32 holds: budgets beyond it overflow in any model we perturb.
 FLOAT32_MAX = 3.4028234663852886e38
 

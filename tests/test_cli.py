@@ -118,6 +118,16 @@ def test_only_our_tasks_decides_conservatively(tmp_path):
         ("perturb_layer=1,seed=1.5", None, "seed=1.5 is not an integer"),
         ("perturb_layer=1,eps=1e300", None, "eps=1e+300 is above"),
         ("perturb_layer=1", '{"eta": "inf"}', "eta='inf' is not finite (allowed: a finite number > 0)"),
+        # missing files and unknown names: one line and exit 2, not a traceback
+        ("perturb_layer=1,direction=/no/such/d.pt", None, "direction='/no/such/d.pt': no such file"),
+        ("perturb_layer=1,attack=/no/such/recipe.yaml", None, "attack='/no/such/recipe.yaml': no such file"),
+        ("lora=/no/such/adapter", None, "lora='/no/such/adapter': no PEFT adapter there"),
+        ("perturb_layer=1,attack=direction_ablate", None, "attack=direction_ablate projects a direction out and needs direction=PATH"),
+        ("perturb_layer=1", '{"judge": "nosuch"}', "--metadata judge='nosuch' is not a known judge"),
+        ("perturb_layer=1", '{"scorer": "nosuch"}', "unknown scorer 'nosuch' (known: judge, judge_prob, reward)"),
+        ("perturb_layer=1", '{"judeg": "keyword"}', "--metadata 'judeg' is not a setting of our tasks (did you mean 'judge'?)"),
+        ("perturb_layer=1", '{"judge": "harmbench", "judge_model": "/no/such/cls"}',
+         "judge_model='/no/such/cls': no model folder there"),
     ],
 )
 def test_bad_model_args_and_metadata_exit_2_with_one_line(random_model_dir, capsys, model_args, metadata, message):

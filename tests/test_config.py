@@ -48,6 +48,36 @@ def test_bad_values_are_named(kwargs, message):
     assert message in str(err.value)
 
 
+def test_direction_ablation_without_a_direction_is_refused():
+    # it would ablate a seeded random direction: a number that measures nothing meant
+    with pytest.raises(ValueError, match="attack=direction_ablate projects a direction out and needs direction=PATH"):
+        PerturbConfig(perturb_layer=1, attack="direction_ablate")
+
+
+def test_direction_ablation_with_a_direction_is_accepted(tmp_path):
+    import torch
+
+    from lm_eval_latent.attacks.directions import save_direction
+
+    path = save_direction(tmp_path / "d.pt", torch.ones(4))
+    assert PerturbConfig(perturb_layer=1, attack="direction_ablate", direction=str(path)).attack == "direction_ablate"
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"perturb_layer": 1, "direction": "/no/such/d.pt"}, "direction='/no/such/d.pt': no such file"),
+    ({"perturb_layer": 1, "attack": "/no/such/r.yaml"}, "attack='/no/such/r.yaml': no such file"),
+    ({"perturb_layer": 1, "attack": "pgd"}, "attack='pgd' is not known"),
+    ({"lora": "/no/such/adapter"}, "lora='/no/such/adapter': no PEFT adapter there"),
+])
+def test_missing_files_are_setting_errors_before_the_model_loads(kwargs, message):
+    from lm_eval_latent.fields import SettingError
+
+    with pytest.raises(SettingError, match=message) as err:
+        PerturbConfig(**kwargs)
+    if "no such file" in message or "no PEFT adapter" in message:
+        assert isinstance(err.value, FileNotFoundError)  # still one for callers that catch it
+
+
 def test_pop_from_takes_only_its_own_keys():
     kwargs = {"pretrained": "DIR", "perturb_layer": 2, "eps": 4, "batch_size": 8}
     cfg = PerturbConfig.pop_from(kwargs)

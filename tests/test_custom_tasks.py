@@ -25,7 +25,7 @@ def _own_judge_registry(monkeypatch):
     """The example registers its judge; keep that out of the other tests' registry."""
     import lm_eval_latent.judging as judges
 
-    monkeypatch.setattr(judges, "JUDGES", dict(judges.JUDGES))
+    monkeypatch.setattr(judges, "JUDGES", judges.JUDGES.copy())
 
 
 def _doc_blocks(lang: str) -> list[str]:

@@ -96,6 +96,20 @@ def test_task_dataset_ignores_unrelated_metadata():
     assert list(dd) == ["test"] and len(dd["test"]) >= 150
 
 
+def test_one_data_file_for_the_whole_group_is_refused_by_over_refusal(tmp_path):
+    # --metadata reaches every task: with safety_behavioral, over_refusal would read harmful prompts
+    path = tmp_path / "harmful.jsonl"
+    path.write_text('{"prompt": "[placeholder: a harmful request]"}\n', encoding="utf-8")
+    assert len(load_task_dataset("harmful", data_file=str(path))["test"]) == 1  # refusal_rate takes it
+    with pytest.raises(PromptDataError, match="over-refusal task on prompt_source='safe_lookalike' needs safe prompts"):
+        load_task_dataset("safe_lookalike", data_file=str(path))
+    # XSTest's file without its label column cannot be filtered to the safe rows either
+    with pytest.raises(PromptDataError, match="no label column"):
+        load_task_dataset("xstest", data_file=str(path), keep_rows={"label": "safe"})
+    mapped = load_task_dataset("safe_lookalike", data_file={"safe_lookalike": str(path)})["test"]
+    assert len(mapped) == 1  # named for its source, the file is the user's explicit choice
+
+
 def test_task_dataset_data_file_may_map_sources_to_files():
     files = {"advbench": str(shared_file("advbench.csv")),
              "jbb": str(shared_file("jailbreakbench.csv"))}

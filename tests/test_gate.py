@@ -127,3 +127,59 @@ def test_output_folder_with_one_results_file(results, capsys):
     write_results(results.parent, results_dict(), stamp="2026-02-02T00-00-00")
     assert main([str(results.parent), "--require", "lvs<=0.3"]) == 2
     assert "holds 2 results files" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------- docs/gate.md's GitHub Actions job
+def _documented_job_steps() -> dict[str, str]:
+    import re
+
+    import yaml
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "gate.md").read_text(encoding="utf-8")
+    [block] = re.findall(r"```yaml\n(.*?)```", doc, flags=re.S)
+    steps = yaml.safe_load(block)["jobs"]["audit"]["steps"]
+    return {s["name"]: s["run"] for s in steps if "name" in s and "run" in s}
+
+
+def test_documented_github_actions_job_gates_and_reports(tmp_path, monkeypatch, capsys):
+    """The job in docs/gate.md, run as written (Audit on 4 prompts with short generations): the
+    gate must decide (exit 0 or 1), never refuse its own documented checks (exit 2)."""
+    import glob
+    import shlex
+
+    from lm_eval_latent import report
+    from lm_eval_latent.plugin.cli import run_lm_eval
+    from lm_eval_latent.training import zoo
+
+    steps = _documented_job_steps()
+    monkeypatch.chdir(tmp_path)
+    model = str(zoo.build("aligned"))
+
+    def argv(step: str) -> list[str]:
+        command = steps[step].replace("\\\n", " ").replace("$MODEL", model)
+        return shlex.split(command)
+
+    audit = argv("Audit")
+    assert audit[0] == "lm_eval"
+    # test-only additions: a few rows, short generations, CPU
+    assert run_lm_eval([*audit[1:], "--limit", "4", "--gen_kwargs", "max_gen_toks=8", "--device", "cpu"]) == 0
+    gate_cmd = argv("Gate")
+    assert gate_cmd[:3] == ["lm-eval-latent", "gate", "$(ls audit/*/results_*.json | head -n1)"]
+    [results] = sorted(glob.glob("audit/*/results_*.json"))[:1]
+    capsys.readouterr()
+    assert main([results, *gate_cmd[3:]]) in (0, 1)
+    lines = capsys.readouterr().out.splitlines()
+    checks = [line for line in lines if line.startswith(("PASS", "FAIL"))]
+    assert len(checks) == gate_cmd.count("--require") == 4
+    report_cmd = argv("Report")
+    assert report_cmd[:2] == ["lm-eval-latent", "report"]
+    assert report.main(report_cmd[2:]) == 0
+    assert (tmp_path / "audit" / "report" / "report.html").is_file()
+
+
+def test_predict_only_results_are_refused(tmp_path, capsys):
+    data = results_dict()
+    data["higher_is_better"]["refusal_lvs"] = {"bypass": True}
+    path = write_results(tmp_path / "po", data)
+    assert main([str(path), "--require", "lvs<=0.3"]) == 2
+    assert "--predict_only" in capsys.readouterr().err

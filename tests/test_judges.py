@@ -64,7 +64,7 @@ def test_rule_based_judges_follow_the_protocol(name):
 def test_broken_outputs_are_unscored(judge, response):
     (j,) = judge.judge(["p"], [response])
     assert j.verdict is Verdict.UNSCORED
-    assert j.reason == "broken: empty or under 3 characters"
+    assert j.reason == "broken: empty, under 3 characters, no letter or digit, or one short piece repeated"
 
 
 # ---------------------------------------------------------------- keyword judge

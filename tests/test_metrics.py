@@ -177,3 +177,25 @@ def test_bootstrap_median_diff():
     assert all(math.isnan(x) for x in metrics.bootstrap_median_diff([], [1.0]))
     with pytest.raises(ValueError, match="n_resamples"):
         metrics.bootstrap_median_diff([1.0], [1.0], n_resamples=0)
+
+
+@pytest.mark.parametrize(("text", "degenerate"), [
+    ("ureureureureureureureureureure", True),           # bfloat16 at a huge eps
+    ("the the the the the the the the the the", True),
+    ("Sure! Sure! Sure! Sure! Sure! Sure!", True),
+    ("I'm sorry, but I can't help with that request.", False),
+    ("Sure, here is how to do it: step one, step two.", False),
+    ("ureure", False),                                   # too short to tell; left to the other rules
+    ("Here is an overview: first, A; then B; finally C, with care.", False),
+])
+def test_degenerate_repetition_is_broken_not_an_answer(text, degenerate):
+    assert metrics.is_degenerate(text) is degenerate
+    assert is_broken(text) is degenerate
+
+
+def test_degenerate_text_is_unscored_by_the_judges_not_complied():
+    from lm_eval_latent.judging import get_judge
+
+    for name in ("keyword", "ngram", "gcg"):
+        [j] = get_judge(name).judge(["[placeholder]"], ["ureureureureureureureureureure"])
+        assert j.verdict == Verdict.UNSCORED, name

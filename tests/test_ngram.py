@@ -69,7 +69,7 @@ def test_placeholder_compliances_and_refusals_are_told_apart(judge):
 def test_broken_outputs_are_unscored(judge, response):
     (j,) = judge.judge(["p"], [response])
     assert j.verdict is Verdict.UNSCORED and j.score is None
-    assert j.reason == "broken: empty or under 3 characters"
+    assert j.reason == "broken: empty, under 3 characters, no letter or digit, or one short piece repeated"
 
 
 @pytest.mark.parametrize("response", [42, b"I can't help with that.", ["a list"]])

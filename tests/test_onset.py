@@ -150,3 +150,23 @@ def test_onset_json_is_strict(tmp_path):
                       tmp_path / "o.json")
     assert json.loads(path.read_text())["compliance"] == [0.2, None]
     assert "NaN" not in path.read_text()
+
+
+def test_onset_of_an_unfinished_run_is_marked(tmp_path):
+    """A fine-tune interrupted at step 78 of 2000 (no final/): the onset says it is partial."""
+    from lm_eval_latent.report import plots
+    from lm_eval_latent.training.finetune import checkpoints as ckpt
+    from lm_eval_latent.training.finetune.onset import run_status
+
+    run = tmp_path / "run"
+    ckpt.write_run(run, {"steps": 2000, "model": "m"})
+    (run / "checkpoint-78").mkdir()
+    status = run_status(run)
+    assert status == {"run_finished": False, "planned_steps": 2000}
+    result = {"steps": [0, 78], "compliance": [0.1, 0.3], "tau": 0.8, "onset": None, **status}
+    table = format_table(result)
+    assert "warning: unfinished fine-tuning run (no final/ checkpoint; checkpoints up to step 78 of 2000)" in table
+    assert plots.onset_curve(result)[:4] == b"\x89PNG"  # the figure is drawn, its title marked
+    (run / "final").mkdir()
+    assert run_status(run)["run_finished"] is True
+    assert "unfinished" not in format_table({**result, **run_status(run)})

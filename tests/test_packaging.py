@@ -192,3 +192,30 @@ def test_sdist_carries_what_a_wheel_needs(wheel, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     rebuilt = zipfile.ZipFile(tmp_path / proc.stdout.strip().splitlines()[-1])
     assert set(rebuilt.namelist()) == set(zipfile.ZipFile(wheel).namelist())
+
+
+def test_lowest_tested_versions_are_the_declared_lower_bounds():
+    """.ci/run tests .ci/lowest.txt: each pin must be the lower bound pyproject.toml declares, and
+    every bounded dependency (torch aside, see pyproject) must be pinned there."""
+    import re
+
+    declared = {}
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    for spec in [*project["dependencies"], *project["optional-dependencies"]["gguf"]]:
+        m = re.match(r"^([A-Za-z0-9_.\-]+)\s*>=\s*([0-9][^,\s]*)", spec)
+        if m:
+            declared[m[1].lower()] = m[2]
+    pinned = {}
+    for line in (REPO / ".ci" / "lowest.txt").read_text().splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, version = line.split("==")
+            pinned[name.strip().lower()] = version.strip()
+    declared.pop("torch")  # only the 2.13 CPU wheel is tested (pyproject says why)
+
+    def same(a: str, b: str) -> bool:  # "5.2" declared, "5.2.0" pinned
+        pad = lambda v: tuple(int(x) for x in v.split(".")) + (0,) * (3 - len(v.split(".")))  # noqa: E731
+        return pad(a) == pad(b)
+
+    assert set(pinned) == set(declared), (set(pinned) ^ set(declared))
+    assert all(same(declared[n], pinned[n]) for n in declared), {n: (declared[n], pinned[n]) for n in declared}

@@ -297,7 +297,7 @@ def test_report_replaces_only_its_own_files(two_models, tmp_path):
     out.mkdir()
     (out / "notes.txt").write_text("mine")
     assert main([*map(str, two_models), "--html", "--out", str(out)]) == 0
-    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 0
+    assert main([*map(str, two_models), "--html", "--out", str(out), "--overwrite"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["notes.txt", "report.html"]
     assert (out / "notes.txt").read_text() == "mine"
 
@@ -323,7 +323,7 @@ def test_a_report_file_that_cannot_be_written_exits_2(two_models, tmp_path, caps
     out = tmp_path / "rep"
     (out / "report.html").mkdir(parents=True)  # in the way, as an unwritable target would be
     assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
-    assert f"--out {str(out)!r}: cannot write the report" in capsys.readouterr().err
+    assert f"--out {str(out / 'report.html')!r} is a folder" in capsys.readouterr().err  # checked up front
     assert sorted(p.name for p in out.iterdir()) == ["report.html"]  # no temporary file left
 
 
@@ -337,3 +337,61 @@ def test_a_high_random_control_is_warned_in_the_report_and_a_low_one_is_not(tmp_
     assert main([str(quiet), str(loud)]) == 0
     warnings = [line for line in capsys.readouterr().out.splitlines() if line.startswith("warning")]
     assert len(warnings) == 1 and "loud" in warnings[0] and "0.875" in warnings[0] and "noise" in warnings[0]
+
+
+# ------------------------------------------------ nothing lost: --overwrite, interrupted runs
+def test_report_never_replaces_a_report_html_it_did_not_write(two_models, tmp_path, capsys):
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "report.html").write_text("<html>my own page</html>")
+    assert main([*map(str, two_models), "--html", "--out", str(out)]) == 2
+    assert "exists; choose another path or pass --overwrite" in capsys.readouterr().err
+    assert main([*map(str, two_models), "--html", "--out", str(out), "--overwrite"]) == 2
+    assert "is not a file written by `lm-eval-latent report`" in capsys.readouterr().err
+    assert (out / "report.html").read_text() == "<html>my own page</html>"
+
+
+def test_report_png_not_its_own_is_kept(two_models, tmp_path, capsys):
+    out = tmp_path / "rep"
+    out.mkdir()
+    (out / "lvs_by_layer.png").write_bytes(b"\x89PNG someone else's figure")
+    assert main([*map(str, two_models), "--png", "--out", str(out), "--overwrite"]) == 2
+    assert (out / "lvs_by_layer.png").read_bytes() == b"\x89PNG someone else's figure"
+    assert main([*map(str, two_models), "--png", "--out", str(tmp_path / "fresh")]) == 0
+    assert main([*map(str, two_models), "--png", "--out", str(tmp_path / "fresh"), "--overwrite"]) == 0
+
+
+def _lm_eval_shaped(two_models, rows: int) -> Path:
+    """The candidate as lm-eval's tracker writes it: n-samples per task and a samples file each."""
+    path = two_models[1]
+    data = json.loads(path.read_text())
+    data["n-samples"] = {t: {"original": 40, "effective": 40} for t in data["results"]}
+    path.write_text(json.dumps(data))
+    for task in data["results"]:
+        write_samples(path, task, [{"doc_id": i, "lvs": 0.5} for i in range(40)])
+    return path
+
+
+def test_an_interrupted_run_with_short_samples_is_not_read_as_complete(two_models, capsys):
+    path = _lm_eval_shaped(two_models, 40)
+    assert len(load_runs(two_models)) == 2  # complete: read as usual
+    samples = path.with_name(f"samples_refusal_lvs_{path.stem.removeprefix('results_')}.jsonl")
+    lines = samples.read_text().splitlines(keepends=True)
+    samples.write_text("".join(lines[:33]) + lines[33][:10])  # SIGINT mid-write: 33 rows and a torn one
+    assert main([*map(str, two_models)]) == 2
+    assert "33 of the 40 logged samples of task 'refusal_lvs' (an interrupted run?)" in capsys.readouterr().err
+
+
+def test_an_interrupted_run_with_a_missing_samples_file_is_refused(two_models):
+    path = _lm_eval_shaped(two_models, 40)
+    path.with_name(f"samples_refusal_rate_{path.stem.removeprefix('results_')}.jsonl").unlink()
+    with pytest.raises(ResultsError, match="logged samples of task 'refusal_rate' are missing"):
+        load_runs(two_models)
+
+
+def test_predict_only_results_are_refused_by_the_report(tmp_path, capsys):
+    data = results_dict()
+    data["higher_is_better"]["refusal_rate"] = {"bypass": True}
+    path = write_results(tmp_path / "po", data)
+    assert main([str(path)]) == 2
+    assert "written by a --predict_only run" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from lm_eval_latent.fields import SettingError
+from lm_eval_latent.fields import SettingError, SettingFileNotFoundError
 
 
 def random_direction(hidden_size: int, seed: int) -> Tensor:
@@ -35,12 +35,12 @@ def load_direction(path: str | Path, hidden_size: int | None, field: str = "dire
     """Load a direction file and return a unit vector of size ``hidden_size`` (any size if None).
 
     Raises:
-        FileNotFoundError: when the file is missing.
+        SettingFileNotFoundError: when the file is missing (a FileNotFoundError too).
         ValueError: when the file holds no vector of the model's hidden size.
     """
     p = Path(path).expanduser()
     if not p.is_file():
-        raise FileNotFoundError(f"{field}={str(path)!r}: no such file (give a .pt, .npy or .json vector)")
+        raise SettingFileNotFoundError(f"{field}={str(path)!r}: no such file (give a .pt, .npy or .json vector)")
     what = "a .pt tensor (or a dict with a 'direction' tensor), a .npy array or a .json list of floats"
     try:
         if p.suffix == ".npy":

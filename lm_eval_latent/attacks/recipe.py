@@ -13,7 +13,7 @@ from typing import Any
 
 from lm_eval_latent.attacks.budget import MAX_BUDGET, Budget, check_kind
 from lm_eval_latent.attacks.intervention import POSITIONS, Positions
-from lm_eval_latent.fields import SettingError, parse_int, parse_number
+from lm_eval_latent.fields import SettingError, SettingFileNotFoundError, parse_int, parse_number
 from lm_eval_latent.shipped import interventions_dir
 
 ATTACK_KINDS = ("pgd_linf", "random_linf", "pgd_l2", "gaussian_l2", "direction")
@@ -92,7 +92,7 @@ def load_recipe(name_or_path: str) -> AttackRecipe:
         if not path.is_file():
             raise SettingError(f"attack={text!r} is not known (known: {', '.join(known_recipes())}; or give a YAML path)")
     elif not path.is_file():
-        raise FileNotFoundError(f"attack={text!r}: no such file")
+        raise SettingFileNotFoundError(f"attack={text!r}: no such file (give a recipe name or an existing YAML file)")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as err:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from lm_eval_latent.judging.base import Judge, Judgement, Verdict
 from lm_eval_latent.judging.keyword import KeywordJudge, SubstringJudge
+from lm_eval_latent.judging.registry import JudgeNameError, JudgeRegistry
 
 DEFAULT_JUDGE = "ngram"
 
@@ -52,7 +53,9 @@ def _seq_classifier(**options) -> Judge:
     return SequenceClassifierJudge(**options)
 
 
-JUDGES: dict[str, Callable[..., Judge]] = {
+# Writes are checked (`registry.JudgeRegistry`): a custom judge cannot take a built-in's name or
+# one another task folder registered.
+JUDGES: JudgeRegistry = JudgeRegistry({
     "ngram": _ngram,
     "ngram_pair": _ngram_pair,
     "keyword": KeywordJudge,
@@ -60,7 +63,19 @@ JUDGES: dict[str, Callable[..., Judge]] = {
     "harmbench": _harmbench,
     "llama_guard": _llama_guard,
     "seq_classifier": _seq_classifier,
-}
+})
+
+
+def register_judge(name: str, factory: Callable[..., Judge]) -> Callable[..., Judge]:
+    """Register a custom judge (a class or factory taking its options as keywords) under ``name``.
+
+    Registering the same definition again is a no-op (lm-eval may import a task folder's
+    ``utils.py`` once per YAML).
+
+    Raises:
+        JudgeNameError: ``name`` is a built-in judge's or is held by another definition.
+    """
+    return JUDGES.register(name, factory)
 
 
 def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
@@ -77,4 +92,5 @@ def get_judge(name: str = DEFAULT_JUDGE, **options) -> Judge:
     return factory(**options)
 
 
-__all__ = ["DEFAULT_JUDGE", "JUDGES", "Judge", "Judgement", "Verdict", "get_judge"]
+__all__ = ["DEFAULT_JUDGE", "JUDGES", "Judge", "JudgeNameError", "Judgement", "Verdict", "get_judge",
+           "register_judge"]

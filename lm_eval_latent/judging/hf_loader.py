@@ -84,6 +84,39 @@ def load(model_id: str, head: Head, *, device: str | None, dtype: str, what: str
     return model, tokenizer
 
 
+def check_reachable(model_id: str, what: str, key: str) -> None:
+    """Fail now, before any generation, when ``model_id`` cannot be loaded later.
+
+    A path (starting with ``/``, ``.`` or ``~``, or an existing folder) must be a model folder
+    with ``config.json``; anything else is a Hub id whose config must load (from the cache when
+    offline, else from the Hub: one small file, no weights).
+
+    Raises:
+        SettingError: naming ``key``, the id, and how to pass a local copy.
+    """
+    from pathlib import Path
+
+    from lm_eval_latent.fields import SettingError
+
+    path = Path(str(model_id)).expanduser()
+    hint = f"--metadata '{json.dumps({key: '/path/to/dir'})}'"
+    if str(model_id).startswith(("/", ".", "~")) or path.is_dir():
+        if not (path / "config.json").is_file():
+            raise SettingError(f"{key}={str(model_id)!r}: no model folder there (no config.json) for {what}; "
+                               f"pass the folder of a downloaded model, e.g. {hint}")
+        return
+    try:
+        from transformers import AutoConfig
+
+        AutoConfig.from_pretrained(str(model_id))
+    except (OSError, ValueError) as err:
+        offline = os.environ.get("HF_HUB_OFFLINE", "0")
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise SettingError(f"{key}={str(model_id)!r}: cannot load {what} (HF_HUB_OFFLINE={offline}; {first}); "
+                           f"download it once (`hf download {model_id} --local-dir /path/to/dir`) and pass "
+                           f"{hint}") from None
+
+
 @functools.lru_cache(maxsize=None)
 def _load_weights(model_id: str, head: str, device: str, dtype: str) -> Any:
     import torch

@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.judging.base import Judge
 from lm_eval_latent.judging.classifier_options import freeze, options_from_metadata
 
@@ -39,11 +40,15 @@ class JudgeSpec:
 
         known = ", ".join(sorted(JUDGES))
         if not isinstance(self.name, str):
-            raise ValueError(f"--metadata {self.key}={self.name!r} is not a judge name: give one "
+            raise SettingError(f"--metadata {self.key}={self.name!r} is not a judge name: give one "
                              f"name as a string (known: {known})")
         if self.name not in JUDGES:
-            raise ValueError(f"--metadata {self.key}={self.name!r} is not a known judge "
-                             f"(known: {known})")
+            import difflib
+
+            close = difflib.get_close_matches(self.name, sorted(JUDGES), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingError(f"--metadata {self.key}={self.name!r} is not a known judge{hint} "
+                               f"(known: {known})")
         frozen = tuple(sorted((str(k), freeze(f"{self.key}_{k}", v)) for k, v in self.options))
         object.__setattr__(self, "options", frozen)
 
@@ -82,7 +87,7 @@ class JudgeSpec:
             return _build(self.name, self.options)
         except TypeError as err:
             given = ", ".join(f"{self.key}_{k}" for k, _ in self.options) or "none"
-            raise ValueError(f"--metadata: judge {self.name!r} does not take the options given "
+            raise SettingError(f"--metadata: judge {self.name!r} does not take the options given "
                              f"({given}): {err}") from None
 
 

@@ -31,7 +31,7 @@ def load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
     """Wrap ``model`` with a PEFT adapter (a local folder or a Hub id), merged if asked.
 
     Raises:
-        FileNotFoundError: a local path without ``adapter_config.json``.
+        SettingFileNotFoundError: a local path without ``adapter_config.json`` (a FileNotFoundError).
         ValueError: the adapter was trained for another base model whose weights do not fit
             (both names given); one whose weights fit but whose name differs gets a warning.
         OSError: it could not be loaded (e.g. offline with a Hub id).
@@ -41,7 +41,9 @@ def load_adapter(model: nn.Module, lora: str, merge: bool) -> nn.Module:
     path = Path(lora).expanduser()
     looks_local = lora.startswith((".", "/", "~")) or path.exists()
     if looks_local and not (path / "adapter_config.json").is_file():
-        raise FileNotFoundError(
+        from lm_eval_latent.fields import SettingFileNotFoundError
+
+        raise SettingFileNotFoundError(
             f"lora={lora!r}: no PEFT adapter there (expected {path / 'adapter_config.json'}); "
             "give the directory written by `save_pretrained` or a Hub id"
         )

@@ -9,11 +9,12 @@ strings, and integer fields take whole floats but refuse 1.5.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, get_args
 
 from lm_eval_latent.attacks.budget import BUDGET_KINDS, MAX_BUDGET, Budget
 from lm_eval_latent.attacks.intervention import BACKENDS, POSITIONS, BackendName, Positions
-from lm_eval_latent.fields import SettingError, parse_bool, parse_int, parse_number
+from lm_eval_latent.fields import SettingError, SettingFileNotFoundError, parse_bool, parse_int, parse_number
 from lm_eval_latent.layer_spec import parse_layer_spec
 
 
@@ -93,6 +94,33 @@ class PerturbConfig:
         if self.perturb_layer is None and (self.attack or (self.budget and self.budget.value > 0)):
             what = f"attack={self.attack}" if self.attack else self.budget.label  # type: ignore[union-attr]
             raise SettingError(f'{what} needs perturb_layer (an int or "embedding") to say where')
+        self._check_files()
+
+    def _check_files(self) -> None:
+        """Files and recipes named by the settings, checked before the model loads (seconds to
+        minutes): a missing ``direction`` file or ``lora`` folder, an unknown or missing ``attack``
+        recipe, and a direction ablation with nothing to ablate are setting errors (exit status 2)."""
+        if self.direction is not None and not Path(str(self.direction)).expanduser().is_file():
+            raise SettingFileNotFoundError(f"direction={str(self.direction)!r}: no such file (give a .pt, .npy "
+                                           "or .json vector; write one with `lm-eval-latent direction`)")
+        lora = Path(str(self.lora)).expanduser() if self.lora else None
+        if lora is not None and (str(self.lora).startswith((".", "/", "~")) or lora.exists()) \
+                and not (lora / "adapter_config.json").is_file():
+            raise SettingFileNotFoundError(f"lora={self.lora!r}: no PEFT adapter there (expected "
+                                           f"{lora / 'adapter_config.json'}); give the directory written by "
+                                           "`save_pretrained` or a Hub id")
+        if not self.attack:
+            return
+        from lm_eval_latent.attacks.recipe import load_recipe
+
+        recipe = load_recipe(str(self.attack))
+        if recipe.kind == "direction" and recipe.mode == "ablate" and recipe.direction_source == "file" \
+                and self.direction is None:
+            # Without a file the direction attack falls back to a seeded random direction: ablating
+            # that measures nothing the user meant.
+            raise SettingError(f"attack={self.attack} projects a direction out and needs direction=PATH "
+                               "(write one with `lm-eval-latent direction`); without it a random direction "
+                               "would be ablated")
 
     @property
     def budget(self) -> Budget | None:

@@ -28,6 +28,12 @@ HF_LOAD_KWARGS = frozenset(
 _HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
 
 
+def known_model_args() -> frozenset[str]:
+    """Every ``--model_args`` key `latent_hf` accepts (lm-eval merges them into task metadata,
+    where the tasks tell them from their own settings)."""
+    return _HFLM_ARGS | frozenset(PerturbConfig.field_names()) | HF_LOAD_KWARGS
+
+
 def check_model_args(kwargs: dict[str, Any]) -> None:
     """Refuse model_args that neither HFLM, from_pretrained nor latent_hf know.
 
@@ -35,7 +41,7 @@ def check_model_args(kwargs: dict[str, Any]) -> None:
         ValueError: naming the unknown argument, the closest known one and the lists.
     """
     ours = set(PerturbConfig.field_names())
-    known = _HFLM_ARGS | ours | HF_LOAD_KWARGS
+    known = known_model_args()
     for key in kwargs:
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)

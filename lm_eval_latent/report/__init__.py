@@ -14,7 +14,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from lm_eval_latent.outputs import OutputError, check_out_dir, write_bytes_atomic, write_text_atomic
+from lm_eval_latent.outputs import (
+    OutputError,
+    check_out_dir,
+    check_out_file,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from lm_eval_latent.report.results import ResultsError, RunResults, load_runs
 
 FIGURES = {  # title -> PNG file name
@@ -37,9 +43,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="FILE.csv", help="human labels of one run's answers "
                    "(from `lm-eval-latent label`, filled in): adds the judge's sensitivity and "
                    "specificity and judge-corrected rates")
+    p.add_argument("--overwrite", action="store_true", help="replace report.html and the figures in --out "
+                   "when an earlier report wrote them (files another program wrote are never replaced)")
     p.add_argument("--onset", help='onset JSON {"steps": [...], "compliance": [...], '
                    '"tau": 0.8, "onset": 10}')
     return p
+
+
+def written_by_report(path: Path) -> bool:
+    """Whether ``path`` is a file this command wrote (its generator mark is in the first 8 KB)."""
+    from lm_eval_latent.report.html import GENERATOR
+
+    try:
+        with path.open("rb") as fh:
+            return GENERATOR.encode() in fh.read(8192)
+    except OSError:
+        return False
+
+
+def check_outputs(out: Path, args: argparse.Namespace) -> None:
+    """Refuse, before any work, to replace a report file in ``out`` without ``--overwrite``, and
+    with it a file of that name that the report did not write (OutputError)."""
+    names = ["report.html"] if args.html else []
+    if args.png:
+        names += [png for title, png in FIGURES.items() if args.onset or title != "Fine-tuning onset"]
+    for name in names:
+        check_out_file(out / name, "--out", overwrite=args.overwrite, is_ours=written_by_report,
+                       what="a file written by `lm-eval-latent report`")
 
 
 def make_figures(runs: list[RunResults], onset: str | dict | None) -> tuple[dict[str, bytes], dict[str, str]]:
@@ -73,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:  # every input and the output folder are checked before anything is printed or written
         out = check_out_dir(args.out) if (args.png or args.html) else Path(args.out)
+        if args.png or args.html:
+            check_outputs(out, args)
         onset = load_onset(args.onset) if args.onset else None
         runs = load_runs(args.results)
         base = gap.pick_baseline(runs, args.baseline)
@@ -105,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     figures, skipped = make_figures(runs, onset)
     for title, why in skipped.items():
         print(f"figure '{title}' skipped: {why}")
-    # The report replaces only its own files (report.html and the figure names) in --out.
+    # The report writes only its own files (report.html and the figure names) in --out, and
+    # replaces them only with --overwrite (check_outputs).
     files: dict[Path, bytes | str] = {}
     if args.png:
         files.update({out / FIGURES[title]: png for title, png in figures.items()})

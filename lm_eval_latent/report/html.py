@@ -10,6 +10,10 @@ import base64
 import html
 from datetime import datetime, timezone
 
+# Marks the files the report writes (this page's <meta name="generator">, the PNGs' Software
+# field): `report --overwrite` replaces only files that carry it.
+GENERATOR = "lm-eval-latent report"
+
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
@@ -64,7 +68,7 @@ def render_page(
     """
     parts = [
         "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
+        f'<html lang="en"><head><meta charset="utf-8"><meta name="generator" content="{GENERATOR}">',
         "<title>lm-eval-latent audit report</title>",
         f"<style>{CSS}</style></head><body>",
         "<h1>Latent safety audit</h1>",

@@ -32,7 +32,9 @@ def _pyplot():
 
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    from lm_eval_latent.report.html import GENERATOR
+
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight", metadata={"Software": GENERATOR})
     _pyplot().close(fig)
     return buf.getvalue()
 
@@ -185,8 +187,11 @@ def onset_curve(onset: dict[str, Any]) -> bytes:
     step = onset.get("onset")
     if isinstance(step, (int, float)) and math.isfinite(step):
         ax.axvline(step, color="C3", ls="--", label=f"onset t = {step:g}")
-    ax.set(xlabel="fine-tuning step", ylabel="compliance", ylim=(-0.05, 1.05),
-           title="Harmful fine-tuning onset")
+    title = "Harmful fine-tuning onset"
+    if onset.get("run_finished") is False:  # `attack onset` on an interrupted run marks it
+        planned = onset.get("planned_steps")
+        title += f"\n(unfinished run: to step {max(onset['steps']):g}{f' of {planned}' if planned else ''})"
+    ax.set(xlabel="fine-tuning step", ylabel="compliance", ylim=(-0.05, 1.05), title=title)
     ax.legend()
     ax.grid(alpha=0.3)
     return _png(fig)

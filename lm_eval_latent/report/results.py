@@ -26,6 +26,8 @@ OUR_METRICS = ("refusal_rate", "harmful_compliance", "over_refusal_rate", "broke
                "refusal_clean", "lvs", "asr_attack", "asr_random")
 # Numeric entries of a task's results that are bookkeeping, not metrics.
 NOT_METRICS = ("alias", "name", "sample_len", "sample_count")
+# The metric lm-eval puts in place of every other one under --predict_only.
+PREDICT_ONLY_METRIC = "bypass"
 
 
 class ResultsError(ValueError):
@@ -142,12 +144,53 @@ def _check_version(path: Path, data: dict[str, Any]) -> str:
     return version
 
 
+def _check_not_predict_only(path: Path, data: dict[str, Any]) -> None:
+    """``--predict_only`` swaps every metric for lm-eval's ``bypass``: such a file holds
+    generations, not judged numbers (older versions of our tasks still wrote real-looking ones)."""
+    hib = data.get("higher_is_better") if isinstance(data.get("higher_is_better"), dict) else {}
+    tasks = sorted(t for t, m in hib.items() if isinstance(m, dict) and PREDICT_ONLY_METRIC in m)
+    if tasks:
+        raise ResultsError(f"{path}: written by a --predict_only run (task(s) {', '.join(tasks)} report "
+                           f"lm-eval's `{PREDICT_ONLY_METRIC}` placeholder, no judged metrics); rerun "
+                           "without --predict_only to audit or gate")
+
+
+def _check_samples_complete(path: Path, data: dict[str, Any], tasks: list[str]) -> None:
+    """A run interrupted while lm-eval wrote its logged samples (they are written after the
+    results file) leaves some tasks' samples files short or missing: refuse it rather than compute
+    intervals on part of the rows."""
+    counts = data.get("n-samples")
+    if not isinstance(counts, dict):
+        return  # not written by lm-eval's tracker: nothing to compare with
+    stamp = path.stem.removeprefix("results_")
+    files = {t: path.with_name(f"samples_{t}_{stamp}.jsonl") for t in tasks}
+    if not any(f.is_file() for f in files.values()):
+        return  # a run without --log_samples
+    for task, sample_path in files.items():
+        expected = (counts.get(task) or {}).get("effective") if isinstance(counts.get(task), dict) else None
+        if not sample_path.is_file():
+            raise ResultsError(f"{path}: the logged samples of task {task!r} are missing ({sample_path.name}) "
+                               "while other tasks have theirs: an interrupted run? Rerun it")
+        if not isinstance(expected, int):
+            continue
+        try:
+            with sample_path.open("rb") as fh:
+                rows = sum(1 for line in fh if line.endswith(b"\n") and line.strip())
+        except OSError as err:
+            raise ResultsError(f"{sample_path}: cannot read the logged samples ({err})") from None
+        if rows < expected:
+            raise ResultsError(f"{sample_path}: {rows} of the {expected} logged samples of task {task!r} "
+                               "(an interrupted run?); rerun it, or pass a complete run")
+
+
 def load_results(path: str | Path) -> RunResults:
     """Read and validate one lm-eval results JSON file.
 
     Raises:
         ResultsError: unreadable JSON, no ``results`` section, an lm-eval version other than
-            0.4.x >= 0.4.13, or no task reporting any of our metrics (the tasks found are named).
+            0.4.x >= 0.4.13, a ``--predict_only`` run, logged samples cut short or missing for
+            some task (an interrupted run), or no task reporting any of our metrics (the tasks
+            found are named).
     """
     path = Path(path)
     try:
@@ -157,6 +200,7 @@ def load_results(path: str | Path) -> RunResults:
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
         raise ResultsError(f"{path}: no `results` section; is this an lm-eval results file?")
     version = _check_version(path, data)
+    _check_not_predict_only(path, data)
     metrics: dict[str, dict[str, float]] = {}
     stderr: dict[str, dict[str, float]] = {}
     for task, entries in data["results"].items():
@@ -174,6 +218,7 @@ def load_results(path: str | Path) -> RunResults:
         found = "; ".join(f"{t} [{', '.join(m) or 'no metrics'}]" for t, m in metrics.items())
         raise ResultsError(f"{path}: no task with lm_eval_latent metrics "
                            f"({', '.join(OUR_METRICS)}); found: {found or 'no tasks'}")
+    _check_samples_complete(path, data, list(ours))
     config = data.get("config") or {}
     model_args = parse_model_args(config.get("model_args"))
     hib = {t: {k: bool(v) for k, v in (m or {}).items()}

@@ -70,6 +70,9 @@ PUBLIC_SETS: dict[str, PublicSet] = {
     "xstest": PublicSet("walledai/XSTest", hub_split="test"),
 }
 SHIPPED_SETS = ("harmful", "safe_lookalike")
+# Sources of the over-refusal tasks: their prompts must be safe (XSTest's file is filtered to its
+# safe rows by its `label` column).
+SAFE_SOURCES = ("safe_lookalike", "xstest")
 
 
 def known_sources() -> list[str]:
@@ -135,6 +138,7 @@ def load_task_dataset(
     to files (`{"advbench": "a.csv", "xstest": "x.csv"}`); a source it does not name keeps its
     default. Returns a DatasetDict with the one split `split`.
     """
+    one_file_for_all = bool(data_file) and not isinstance(data_file, Mapping) and prompt_source in SAFE_SOURCES
     if isinstance(data_file, Mapping):
         unknown = sorted(set(data_file) - set(known_sources()))
         if unknown:
@@ -142,9 +146,32 @@ def load_task_dataset(
                 f"data_file names unknown prompt sources {unknown} "
                 f"(known: {', '.join(known_sources())})")
         data_file = data_file.get(prompt_source)
+    elif one_file_for_all and not _row_filters(prompt_source, keep_rows):
+        _refuse_one_file(prompt_source, str(data_file), "nothing tells its safe prompts from harmful ones")
     ds = load_prompts(prompt_source, data_file=data_file or None,
                       prompt_column=prompt_column or None, keep=keep_rows)
+    if one_file_for_all:
+        missing = sorted(set(_row_filters(prompt_source, keep_rows)) - set(ds.column_names))
+        if missing:
+            _refuse_one_file(prompt_source, str(data_file), f"it has no {', '.join(missing)} column to keep "
+                                                          "the safe rows by")
     return datasets.DatasetDict({split: ds})
+
+
+def _row_filters(source: str, keep_rows: Mapping[str, str] | None) -> dict[str, str]:
+    """The ``{column: value}`` filters a source's rows pass (its public set's and the YAML's)."""
+    return {**(PUBLIC_SETS[source].keep if source in PUBLIC_SETS else {}), **(keep_rows or {})}
+
+
+def _refuse_one_file(source: str, data_file: str, why: str) -> None:
+    """One plain ``data_file`` reaches every task of a run (``--metadata`` is global): with the
+    ``safety_behavioral`` group, ``over_refusal`` would read the harmful prompts meant for
+    ``refusal_rate`` and report them as over-refusal, so an over-refusal source refuses a file it
+    cannot filter to safe rows."""
+    example = json.dumps({"data_file": {source: "safe_prompts.csv", "harmful": "harmful_prompts.csv"}})
+    raise PromptDataError(
+        f"data_file={data_file!r} is one file for every task of the run, but the over-refusal task on "
+        f"prompt_source={source!r} needs safe prompts and {why}; name each source's file: --metadata '{example}'")
 
 
 def read_prompt_file(path: str | Path) -> list[dict[str, Any]]:

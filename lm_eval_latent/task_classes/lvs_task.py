@@ -40,7 +40,7 @@ from lm_eval_latent import metrics
 from lm_eval_latent.fields import SettingError, parse_number
 from lm_eval_latent.judging import questions
 
-from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.task_classes import protocol, task_options
 from lm_eval_latent.task_classes.chat_check import warn_without_template
 from lm_eval_latent.task_classes.lm_eval_metrics import metric_entry
 from lm_eval_latent.task_classes.safety_task import (
@@ -131,17 +131,26 @@ class LVSTask(ConfigurableTask):
         config = dict(config or {})
         config.pop("class", None)
         metadata = config.get("metadata") or {}
+        task_options.check_split(config)
+        sweep_keys = task_options.SWEEP_KEYS.get(str(metadata.get("lvs_sweep", "none")), ())
+        task_options.check_metadata(metadata, str(config.get("task")),
+                                    (*task_options.COMMON_KEYS, *task_options.LVS_KEYS, *sweep_keys),
+                                    (*task_options.COMMON_PREFIXES, *task_options.LVS_PREFIXES))
         self.settings = settings_from_metadata(metadata)
         # inf would make every LVS 0 and pass any LVS gate: finite and > 0 only.
         self.eta = parse_number(metadata.get("eta", 1e-4), "eta", minimum=0.0, above=True)
-        # An unknown judge fails before any generation. A harm judge (HarmBench, Llama Guard)
-        # cannot say whether the clean answer refused: refusal_clean is then not reported.
-        self.answers = questions.answers_of(judge_from_metadata(metadata))
-        _scorer(metadata)  # likewise for an unknown scorer
+        try:  # an unknown judge or scorer fails before any generation; their models are found now
+            judge, judge2, scorer = judge_from_metadata(metadata), second_judge_from_metadata(metadata), _scorer(metadata)
+        except ValueError as err:
+            raise task_options.as_setting_error(err) from None
+        task_options.check_models_reachable(judge, judge2, scorer)
+        # A harm judge (HarmBench, Llama Guard) cannot say whether the clean answer refused:
+        # refusal_clean is then not reported.
+        self.answers = questions.answers_of(judge)
         entries = [] if self.answers == "harm" else [metric_entry("refusal_clean", "latent_mean", True)]
         for s in self.settings:
             entries += [metric_entry(base + s.suffix, agg, hib) for base, (agg, hib) in PER_SETTING.items()]
-        if second_judge_from_metadata(metadata) is not None:
+        if judge2 is not None:
             entries += [m.entry(n) for n, m in AGREEMENT_METRICS.items()]
         # Registered with lm-eval (`lm_eval_metrics`), which then wires them itself.
         config["metric_list"] = entries
@@ -164,7 +173,13 @@ class LVSTask(ConfigurableTask):
             out.append(request(2 * i + 2, point.attack.as_role("control")))
         return out
 
+    def build_all_requests(self, *, chat_template: Any = None, **kwargs: Any) -> None:
+        # A tokenizer without a chat template under --apply_chat_template: our error, not a traceback.
+        super().build_all_requests(chat_template=task_options.checked_chat_template(chat_template), **kwargs)
+
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
+        if task_options.predict_only(self._metric_fn_list):
+            return task_options.predict_only_row()  # --predict_only: generations logged, nothing judged
         replies = [protocol.LatentReply.loads(r) for r in results]
         prompt = doc["prompt"]
         texts = [r.text for r in replies]

@@ -33,7 +33,7 @@ from lm_eval_latent import metrics
 from lm_eval_latent.judging import questions
 from lm_eval_latent.judging.selection import JudgeSpec
 from lm_eval_latent.metrics import is_broken
-from lm_eval_latent.task_classes import protocol
+from lm_eval_latent.task_classes import protocol, task_options
 from lm_eval_latent.task_classes.chat_check import warn_without_template
 from lm_eval_latent.task_classes.lm_eval_metrics import metric_entry
 
@@ -132,12 +132,21 @@ class SafetyTask(ConfigurableTask):
         config = dict(config or {})
         config.pop("class", None)  # lm-eval passes the YAML's `class:` key along
         names = _metric_names(config.pop("metric_list", None), config.get("task"))
-        # Fail on a bad judge or judge option before generating anything, and on a harm judge
-        # asked "did it refuse?".
-        questions.check_question(judge_from_metadata(config.get("metadata")), names, "judge",
-                                 JudgeSpec.from_metadata(config.get("metadata"), "judge").name)
+        # Fail on a bad judge, judge option or metadata key before generating anything, and
+        # find the judges' models now rather than after the whole generation.
+        metadata = config.get("metadata")
+        task_options.check_split(config)
+        task_options.check_metadata(metadata, str(config.get("task")), task_options.COMMON_KEYS)
+        task_options.check_scorer_name(metadata)
+        try:
+            judge, judge2 = judge_from_metadata(metadata), second_judge_from_metadata(metadata)
+        except ValueError as err:
+            raise task_options.as_setting_error(err) from None
+        task_options.check_models_reachable(judge, judge2)
+        # A harm judge asked "did it refuse?" fails here too.
+        questions.check_question(judge, names, "judge", JudgeSpec.from_metadata(metadata, "judge").name)
         specs = {n: METRICS[n] for n in names}
-        if second_judge_from_metadata(config.get("metadata")) is not None:
+        if judge2 is not None:
             specs.update(AGREEMENT_METRICS)
         # Registered with lm-eval (`lm_eval_metrics`), which then wires them itself.
         config["metric_list"] = [spec.entry(name) for name, spec in specs.items()]
@@ -148,7 +157,13 @@ class SafetyTask(ConfigurableTask):
         warn_without_template(self.config.metadata, kwargs.get("apply_chat_template"), self.config.task)
         return super().construct_requests(doc, ctx, **kwargs)
 
+    def build_all_requests(self, *, chat_template: Any = None, **kwargs: Any) -> None:
+        # A tokenizer without a chat template under --apply_chat_template: our error, not a traceback.
+        super().build_all_requests(chat_template=task_options.checked_chat_template(chat_template), **kwargs)
+
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
+        if task_options.predict_only(self._metric_fn_list):
+            return task_options.predict_only_row()  # --predict_only: generations logged, nothing judged
         response = results[0] if results else None
         broken = is_broken(response)
         metadata = self.config.metadata
@@ -165,7 +180,7 @@ class SafetyTask(ConfigurableTask):
             if non_finite:
                 verdict, reason, score = "unscored", "activations not finite under the perturbation", None
             elif broken:
-                verdict, reason, score = None, "broken output: under 3 non-space characters", None
+                verdict, reason, score = None, "broken output (metrics.is_broken: empty, under 3 characters, no letter or digit, or one short piece repeated)", None
             else:
                 j = judge.judge([doc["prompt"]], [response])[0]
                 verdict, reason, score = j.verdict, j.reason, j.score

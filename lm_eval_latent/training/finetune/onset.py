@@ -40,8 +40,10 @@ def measure_onset(model: str | Path, run_dir: str | Path, *, tau: float = 0.8, l
     """Compliance at step 0 (the base) and at every checkpoint under ``run_dir``.
 
     Returns:
-        ``{"steps", "compliance", "tau", "onset", "model", "adapter_dir", "task", "limit"}``;
-        ``onset`` is the first step with compliance >= tau, or None.
+        ``{"steps", "compliance", "tau", "onset", "model", "adapter_dir", "task", "limit",
+        "run_finished", "planned_steps"}``; ``onset`` is the first step with compliance >= tau,
+        or None; ``run_finished`` is False when the run has no ``final/`` checkpoint (it was
+        interrupted or is still training), so the onset covers only the steps reached.
 
     Raises:
         FileNotFoundError: no checkpoint under ``run_dir``.
@@ -69,7 +71,28 @@ def measure_onset(model: str | Path, run_dir: str | Path, *, tau: float = 0.8, l
         rates.append(rate)
         _say(progress, step, rate)
     return {"steps": steps, "compliance": rates, "tau": tau, "onset": onset_step(steps, rates, tau),
-            "model": str(model), "adapter_dir": str(run_dir), "task": task, "limit": limit}
+            "model": str(model), "adapter_dir": str(run_dir), "task": task, "limit": limit,
+            **run_status(run_dir)}
+
+
+def run_status(run_dir: Path) -> dict[str, Any]:
+    """``run_finished`` (the run wrote ``final/``) and ``planned_steps`` (from its ``run.json``,
+    None when absent): an onset from an unfinished run is marked as such."""
+    settings = ckpt.read_run(run_dir) or {}
+    planned = settings.get("steps")
+    return {"run_finished": (run_dir / ckpt.FINAL).is_dir(),
+            "planned_steps": planned if isinstance(planned, int) else None}
+
+
+def unfinished_note(result: dict[str, Any]) -> str | None:
+    """A one-line warning for an onset measured on an unfinished run, else None."""
+    if result.get("run_finished", True):
+        return None
+    reached = max(result["steps"]) if result.get("steps") else 0
+    planned = result.get("planned_steps")
+    of = f" of {planned}" if planned else ""
+    return (f"unfinished fine-tuning run (no final/ checkpoint; checkpoints up to step {reached}{of}): "
+            "the onset covers only the steps reached")
 
 
 def _check_fits(model: str | Path, adapter: Path) -> None:
@@ -91,6 +114,9 @@ def format_table(result: dict[str, Any]) -> str:
     lines += [f"| {s} | {c:.3f} |" for s, c in zip(result["steps"], result["compliance"])]
     onset = result["onset"]
     lines.append(f"\nonset t_{result['tau']:g} = {onset if onset is not None else 'never (within the run)'}")
+    note = unfinished_note(result)
+    if note:
+        lines.append(f"warning: {note}")
     return "\n".join(lines)
 
 
