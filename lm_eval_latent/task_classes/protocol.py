@@ -155,3 +155,30 @@ class LatentReply:
         norm = data.get("delta_norm")
         data["delta_norm"] = float("nan") if norm is None else float(norm)
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+
+# The model arguments a run may carry, which lm-eval merges into every task's metadata: tasks tell
+# them from their own settings (`task_options`), the model checks them (`model.model_args`).
+# `latent_hf`'s own ones are `PerturbConfig`'s fields (tests/test_model_args.py keeps them equal).
+LATENT_MODEL_ARGS = frozenset({"perturb_layer", "eps", "p", "frac", "attack", "direction", "positions", "steps",
+                               "step_size", "target", "apply_to", "seed", "lora", "merge_lora", "backend"})
+# Keyword arguments that HFLM forwards to `from_pretrained`; accepted as they are.
+HF_LOAD_KWARGS = frozenset(
+    {
+        "device_map", "attn_implementation", "torch_dtype", "low_cpu_mem_usage", "load_in_8bit",
+        "load_in_4bit", "bnb_4bit_quant_type", "bnb_4bit_compute_dtype", "bnb_4bit_use_double_quant",
+        "quantization_config", "use_safetensors", "cache_dir", "local_files_only", "token",
+        "offload_state_dict", "variant", "use_cache",
+    }
+)
+
+
+def model_arg_names() -> frozenset[str]:
+    """Every ``--model_args`` key `latent_hf` accepts: lm-eval's ``hf`` arguments, ours, and the
+    ``from_pretrained`` keywords HFLM forwards."""
+    import inspect
+
+    from lm_eval.models.huggingface import HFLM
+
+    hflm = frozenset(p for p in inspect.signature(HFLM.__init__).parameters if p not in ("self", "kwargs"))
+    return hflm | LATENT_MODEL_ARGS | HF_LOAD_KWARGS

@@ -48,9 +48,9 @@ def our_keys() -> tuple[str, ...]:
 
 
 def _model_args() -> frozenset[str]:
-    from lm_eval_latent.model.model_args import known_model_args
+    from lm_eval_latent.task_classes.protocol import model_arg_names
 
-    return known_model_args()
+    return model_arg_names()
 
 
 def check_metadata(metadata: Mapping[str, Any] | None, task: str, reads: Iterable[str],
