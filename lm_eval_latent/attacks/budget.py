@@ -88,10 +88,12 @@ class Budget:
 
 
 # A push is meaningful between these fractions of the layer's own scale (per-position L2 norm over
-# rho, the mean activation norm): orders of magnitude, not tuned values. Below 1% a perturbation
-# is lost in float noise and ordinary variation between prompts; at 100% it is as large as the
-# activations themselves and a random direction breaks the model as well as an attack does.
-MEANINGFUL_SCALE = (0.01, 1.0)
+# rho, the mean activation norm). Below 2**-8 (bfloat16's relative resolution) a bfloat16 model
+# rounds the push away, and in any dtype it is smaller than the differences between ordinary
+# prompts; at 1 it is as large as the activations themselves, and a random direction breaks the
+# model as well as an attack does. Not tuned: the run's own random control (`metrics.HIGH_CONTROL`)
+# is the measured check.
+MEANINGFUL_SCALE = (2.0**-8, 1.0)
 
 
 def relative_size(budget: Budget, h: Tensor, mask: Tensor, *, per_position: bool) -> Tensor:
@@ -115,11 +117,12 @@ def scale_warning(budget: Budget, relative: Tensor, where: str) -> str | None:
     if low <= mid <= high:
         return None
     side = "below" if mid < low else "above"
-    hint = ("it cannot move this layer measurably, so LVS and attack success read 0 whatever the model"
-            if mid < low else "a random push breaks the model as well as an attack does (watch asr_random)")
+    hint = ("a push this small barely moves the layer (bfloat16 rounds it away), so LVS and attack success "
+            "read about 0 whatever the model" if mid < low
+            else "a random push breaks the model as well as an attack does (watch asr_random)")
     return (f"{budget.label} at {where} allows a per-position push of {mid:.3g} x the layer's mean activation norm, "
-            f"{side} the meaningful range {low:g}-{high:g}: {hint}. A relative budget follows each layer's "
-            f"scale: e.g. frac=0.1 (docs/lvs.md, 'Budgets on real models').")
+            f"{side} the meaningful range {low:.3g}-{high:g}: {hint}. A budget in `frac` follows each layer's "
+            f"scale (docs/lvs.md, 'Budgets on real models').")
 
 
 def check_kind(kind: object, field: str = "budget_kind", sep: str = "=") -> BudgetKind:

@@ -33,7 +33,7 @@ from lm_eval_latent.attacks.budget import Budget, relative_size, scale_warning
 from lm_eval_latent.attacks.recipe import AttackRecipe
 
 log = logging.getLogger(__name__)
-_WARNED: set[tuple[str, str, str]] = set()  # one scale warning per layer, budget and attack in a process
+_WARNED: set[tuple[str, str]] = set()  # one scale warning per layer and budget in a process
 
 
 @dataclass
@@ -279,12 +279,12 @@ def run_attack(
 
 
 def _warn_scale(budget: Budget, kind: str, h: Tensor, mask: Tensor, module_name: str) -> None:
-    if (module_name, budget.label, kind) in _WARNED or kind == "direction" and budget.kind == "eps":
+    if (module_name, budget.label) in _WARNED or kind == "direction" and budget.kind == "eps":
         return  # a fixed eps vector skips the statistics (h is a zero placeholder)
     note = scale_warning(budget, relative_size(budget, h.float(), mask, per_position=kind.endswith("linf")),
                          module_name)
     if note is not None:
-        _WARNED.add((module_name, budget.label, kind))
+        _WARNED.add((module_name, budget.label))
         log.warning(note)
 
 
