@@ -22,6 +22,7 @@ from lm_eval_latent.outputs import write_dir_atomic, write_text_atomic
 from lm_eval_latent.training import smollm2
 from lm_eval_latent.training.smollm2 import base, recipe
 from lm_eval_latent.training.smollm2.build import ADAPTER_FILES, EXTRA_FILES
+from lm_eval_latent.training.zoo.cli import cpu_name
 
 STAGES = {"aligned": Path("aligned_run") / "final", "dissociated": Path("dissociated")}
 # What each shipped adapter sits on (adapter_config.json's base_model_name_or_path, which the build
@@ -63,7 +64,7 @@ def ship(cache: Path, seconds: dict[str, float], notes: str = "") -> dict:
         "stage_seconds": seconds,
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__,
                      "python": platform.python_version()},
-        "machine": {"processor": _cpu_name(), "cores": os.cpu_count(),
+        "machine": {"processor": cpu_name(), "cores": os.cpu_count(),
                     "omp_num_threads": os.environ.get("OMP_NUM_THREADS")},
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"),
     }
@@ -82,16 +83,6 @@ def _copy(src: Path, tmp: Path, names: list[str], base_name: str) -> None:
         data = json.loads(summary.read_text())
         data.update(base="smollm2-aligned", harmful_pole="smollm2-aligned + attack finetune (not shipped)")
         summary.write_text(json.dumps(data, indent=2) + "\n")
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def main(argv: list[str] | None = None) -> int:

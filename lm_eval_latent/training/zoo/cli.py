@@ -68,7 +68,7 @@ def ship(names: list[str], cache_dir: str | None, command: str) -> dict:
                         "files": {f.name: _sha256(f) for f in sorted(target.iterdir())}}
     record.pop("command", None)  # commands are per model
     record.update(torch=torch.__version__, transformers=transformers.__version__,
-                  python=platform.python_version(), machine=platform.machine(), processor=_cpu_name(),
+                  python=platform.python_version(), machine=platform.machine(), processor=cpu_name(),
                   omp_num_threads=os.environ.get("OMP_NUM_THREADS"),
                   date=datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d"))
     tmp_file = zoo.PROVENANCE_FILE.with_suffix(".tmp")
@@ -77,7 +77,8 @@ def ship(names: list[str], cache_dir: str | None, command: str) -> dict:
     return record
 
 
-def _cpu_name() -> str:
+def cpu_name() -> str:
+    """The CPU's model name (recorded in provenance files)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
