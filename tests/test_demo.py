@@ -35,7 +35,7 @@ def fake_demo(monkeypatch):
 
     state = {"code": 1, "run": 0}
 
-    def fake_run(model_dir, model_args, tasks, metadata, args, out, limit=None):
+    def fake_run(model_dir, model_args, tasks, metadata, args, out, limit=None, gen_toks=None):
         state["run"] += 1
         (out / "model").mkdir(parents=True)
         (out / "model" / f"results_{state['run']}.json").write_text(json.dumps({"results": {}}))
