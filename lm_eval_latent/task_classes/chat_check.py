@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
-_WARNED: set[str] = set()
+_WARNED: set[str] = set()  # models already looked at (warned or not): one look per model
 
 
 def has_chat_template(model_dir: str | Path) -> bool:
@@ -37,8 +37,8 @@ def warn_without_template(metadata: Mapping[str, Any] | None, applied: bool | No
     model = (metadata or {}).get("pretrained")
     if applied or applied is None or not isinstance(model, str) or model in _WARNED:
         return
+    _WARNED.add(model)  # requests are built per document: read the folder once, not per row
     if has_chat_template(model):
-        _WARNED.add(model)
         log.warning("%s: %s is a chat model but the run did not pass --apply_chat_template: it sees bare "
                     "prompts, so refusal and LVS measure it out of its format (add --apply_chat_template)",
                     task, model)
