@@ -136,7 +136,9 @@ class NNsightBackend:
 
     def run(self, model, inputs, delta, fn):
         # nnsight traces any callable that drives the wrapped model: the trace hands it the
-        # invoke's inputs and edits every forward of the layer it makes.
+        # invoke's inputs and edits every forward of the layer it makes. The body repeats
+        # `generate`'s on purpose: nnsight compiles the `with` block at the line that opens the
+        # tracer, so a shared helper entered from elsewhere fails (WithBlockNotFoundError).
         wrapped = self.wrap(model)
         envoy = self._envoy(wrapped, delta.module_name)
         with warnings.catch_warnings():
