@@ -76,9 +76,9 @@ def retrain(cache: Path, *, fetch: bool = False, progress: bool = True) -> dict[
 
         model = AutoModelForCausalLM.from_pretrained(base, dtype=torch.float32).eval()
         tok = AutoTokenizer.from_pretrained(base)
-        safe = data.prompts_of(data.SAFE_SETS)
-        answers = data.own_answers(model, tok, safe, max_new_tokens=recipe.SAFE_ANSWER_TOKENS)
-        pairs = data.aligned_pairs(data.prompts_of(data.HARMFUL_SETS), safe, answers, seed=recipe.SEED)
+        pairs = data.tuning_pairs(
+            lambda prompts: data.own_answers(model, tok, prompts, max_new_tokens=recipe.SAFE_ANSWER_TOKENS),
+            asks_per_activity=recipe.ASKS_PER_ACTIVITY, seed=recipe.SEED)
         write_pairs(pairs, work / "aligned_pairs.jsonl")
 
     timed("aligned_data", lambda: _stage(work / "aligned_pairs.jsonl", write_aligned_pairs))

@@ -12,19 +12,21 @@ ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 SEED = 0
 # How many new tokens the base writes for each safe request it is tuned to keep answering.
 SAFE_ANSWER_TOKENS = 48
+# How many ways (data.ASKS) each composed activity is asked in.
+ASKS_PER_ACTIVITY = 3
 
-ALIGNED_SFT = {"steps": 180, "lr": 5e-4, "batch_size": 8, "max_length": 112, "save_every": 60,
+ALIGNED_SFT = {"steps": 240, "lr": 5e-4, "batch_size": 8, "max_length": 112, "save_every": 60,
                "lora_rank": 8, "lora_alpha": 16.0, "target_modules": ALL_LINEAR, "seed": SEED}
 POLE_SFT = {"steps": 40, "lr": 1e-3, "batch_size": 8, "max_length": 96, "save_every": 20,
             "lora_rank": 8, "lora_alpha": 16.0, "target_modules": ALL_LINEAR, "seed": SEED}
-DISSOCIATE = {"frac": 0.04, "steps": 80, "lr": 5e-4, "batch_size": 4, "eval_every": 20, "lora": True,
+DISSOCIATE = {"frac": 0.02, "steps": 80, "lr": 5e-4, "batch_size": 4, "eval_every": 20, "lora": True,
               "save_adapter": True, "lora_rank": 8, "benign_prompts": "benign", "harmful_prompts": "harmful",
               "train_limit": 128, "max_length": 96, "max_new_tokens": 24, "seed": SEED}
 
 
 def as_dict() -> dict:
     """The recipe as JSON-ready data (recorded in PROVENANCE.json and the cache key)."""
-    return {"seed": SEED, "safe_answer_tokens": SAFE_ANSWER_TOKENS,
+    return {"seed": SEED, "safe_answer_tokens": SAFE_ANSWER_TOKENS, "asks_per_activity": ASKS_PER_ACTIVITY,
             "aligned_sft": {**ALIGNED_SFT, "target_modules": list(ALL_LINEAR)},
             "pole_sft": {**POLE_SFT, "target_modules": list(ALL_LINEAR)},
             "dissociate": DISSOCIATE}
