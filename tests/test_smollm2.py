@@ -13,7 +13,8 @@ import torch
 from lm_eval_latent.training import smollm2, zoo
 from lm_eval_latent.training.smollm2 import base as base_mod
 from lm_eval_latent.training.smollm2.build import merge_adapters
-from lm_eval_latent.training.smollm2.data import FRAMES, REFUSALS, aligned_pairs, prompts_of
+from lm_eval_latent.training.smollm2 import data
+from lm_eval_latent.training.smollm2.data import FRAMES, REFUSALS, aligned_pairs, prompts_of, tuning_pairs
 
 
 def test_a_missing_wheel_without_fetch_says_how_to_fetch(tmp_path):
@@ -56,14 +57,41 @@ def test_aligned_pairs_refuse_harmful_and_keep_the_given_answers_bare_and_framed
         aligned_pairs([], ["s1", "s2"], ["a"], seed=0)
 
 
+def _tuning(asks_per_activity: int = 3) -> tuple[set[str], set[str]]:
+    """The harmful and the safe requests of the whole safety tuning (answers stand-ins)."""
+    pairs = tuning_pairs(lambda prompts: [f"answer {i}" for i in range(len(prompts))],
+                         asks_per_activity=asks_per_activity, seed=0)
+    harmful = {p.request for p in pairs if p.response in REFUSALS}
+    return harmful, {p.request for p in pairs} - harmful
+
+
+def test_composed_requests_ask_harmful_and_everyday_activities_the_same_ways():
+    harmful, safe = _tuning()
+    asks_of = {name: {ask for ask in data.ASKS for a in acts if ask.format(a=a) in pool}
+               for name, acts, pool in (("harmful", data.HARMFUL_ACTIVITIES, harmful),
+                                        ("everyday", data.EVERYDAY_ACTIVITIES, safe))}
+    assert asks_of["harmful"] == asks_of["everyday"] == set(data.ASKS)  # the phrasing never signals harm
+    shipped = set(prompts_of(("harmful", "safe_lookalike", "benign")))
+    for acts, pool in ((data.HARMFUL_ACTIVITIES, harmful), (data.EVERYDAY_ACTIVITIES, safe)):
+        for a in acts:  # each activity asked in the recipe's number of distinct ways
+            assert sum(ask.format(a=a) in pool - shipped for ask in data.ASKS) in (2, 3), a
+    assert _tuning() == _tuning()  # seeded
+
+
 def test_the_tuning_sets_are_disjoint_and_hold_no_public_prompts(shared_datasets):
     import csv
 
-    harmful, safe = set(prompts_of(("harmful",))), set(prompts_of(("safe_lookalike", "benign")))
+    harmful, safe = _tuning()
+    assert set(prompts_of(("harmful",))) <= harmful and set(prompts_of(("benign",))) <= safe
+    assert data.PUBLIC_TWINS < {row["prompt"] for name in ("safe_lookalike", "benign")
+                                for row in data.load_prompt_set(name)}  # each twin is still shipped
     assert harmful and safe and not harmful & safe
     public = {r["forbidden_prompt"] for r in csv.DictReader(open(shared_datasets / "strongreject.csv"))}
     public |= {r["Goal"] for r in csv.DictReader(open(shared_datasets / "jailbreakbench.csv"))}
-    assert not (harmful | safe) & public  # the unseen evaluation sets stay unseen
+    public |= {r["prompt"] for r in csv.DictReader(open(shared_datasets / "xstest_prompts.csv"))}
+    public |= {r["instruction"] for r in json.loads((shared_datasets / "splits" / "harmless_test.json").read_text())}
+    folded = {p.lower().strip(" .?!") for p in public}
+    assert not {p.lower().strip(" .?!") for p in harmful | safe} & folded  # the unseen sets stay unseen
 
 
 def _random_lora(model_dir: Path, out: Path, seed: int) -> Path:
