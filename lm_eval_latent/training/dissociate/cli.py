@@ -36,8 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument("--full", action="store_true", help="train all weights (default)")
     p.add_argument("--save-adapter", action="store_true",
                    help="with --lora: save the LoRA adapter alone (a few MB) instead of the merged model")
-    p.add_argument("--harmful-prompts", default="harmful")
-    p.add_argument("--benign-prompts", default="safe_lookalike")
+    p.add_argument("--harmful-prompts", default="harmful", help="prompt set(s) or file; several: a,b")
+    p.add_argument("--benign-prompts", default="safe_lookalike", help="prompt set(s) or file; several: a,b")
     p.add_argument("--eval-prompts", default=None)
     p.add_argument("--train-limit", type=arg_int("--train-limit", minimum=1), default=128)
     p.add_argument("--eval-limit", type=arg_int("--eval-limit", minimum=1), default=None)

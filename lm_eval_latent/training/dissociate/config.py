@@ -29,8 +29,8 @@ class DissociateConfig:
     lora: bool = field(default=False, metadata={"help": "train a LoRA adapter (merged on save) instead of all weights"})
     lora_rank: int = 16
     save_adapter: bool = field(default=False, metadata={"help": "with lora: save the adapter alone (a few MB), not the merged model"})
-    harmful_prompts: str = field(default="harmful", metadata={"help": "prompt set or file of harmful requests"})
-    benign_prompts: str = field(default="safe_lookalike", metadata={"help": "prompt set or file of benign requests"})
+    harmful_prompts: str = field(default="harmful", metadata={"help": "prompt set(s) or file of harmful requests; several: a,b"})
+    benign_prompts: str = field(default="safe_lookalike", metadata={"help": "prompt set(s) or file of benign requests; several: a,b"})
     eval_prompts: str | None = field(default=None, metadata={"help": "held-out harmful set (default: a split of harmful_prompts)"})
     train_limit: int = 128
     eval_limit: int | None = None

@@ -12,7 +12,10 @@ from lm_eval_latent.chat import left_padded, user_turns
 
 
 def read_prompts(source: str) -> list[str]:
-    """Prompts from ``"zoo:harmful"`` / ``"zoo:benign"`` (the toy corpus), a prompt set, or a file."""
+    """Prompts from ``"zoo:harmful"`` / ``"zoo:benign"`` (the toy corpus), a prompt set, or a file;
+    several sources separated by commas (``"benign,safe_lookalike"``) give their prompts in turn."""
+    if "," in source and not Path(source).expanduser().is_file():
+        return [p for part in source.split(",") if part.strip() for p in read_prompts(part.strip())]
     if source.startswith("zoo:"):
         from lm_eval_latent.training.zoo import corpus
 

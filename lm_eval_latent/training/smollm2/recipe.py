@@ -20,7 +20,7 @@ ALIGNED_SFT = {"steps": 240, "lr": 5e-4, "batch_size": 8, "max_length": 112, "sa
 POLE_SFT = {"steps": 40, "lr": 1e-3, "batch_size": 8, "max_length": 96, "save_every": 20,
             "lora_rank": 8, "lora_alpha": 16.0, "target_modules": ALL_LINEAR, "seed": SEED}
 DISSOCIATE = {"frac": 0.02, "steps": 80, "lr": 5e-4, "batch_size": 4, "eval_every": 20, "lora": True,
-              "save_adapter": True, "lora_rank": 8, "benign_prompts": "benign", "harmful_prompts": "harmful",
+              "save_adapter": True, "lora_rank": 8, "benign_prompts": "benign,safe_lookalike", "harmful_prompts": "harmful",
               "train_limit": 128, "max_length": 96, "max_new_tokens": 24, "seed": SEED}
 
 
