@@ -22,7 +22,7 @@ SUBCOMMANDS: dict[str, str] = {
     "demo": "lm_eval_latent.plugin.demo:main",
     "attack": "lm_eval_latent.training.finetune:main",
     "dissociate": "lm_eval_latent.training.dissociate.cli:main",
-    "door": "lm_eval_latent.training.door:main",
+    "door": "lm_eval_latent.commands.door:main",
 }
 
 
