@@ -74,7 +74,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # them, so they sit below training and commands.
     ("discovery", ("plugin.registration", "plugin._hook", "evaluate")),
     ("training", ("training",)),
-    ("commands", ("plugin", "commands", "__main__")),
+    # The command: its dispatcher (`plugin/cli.py`), one module per subcommand (`commands/NAME.py`)
+    # and the `python -m` entry points.
+    ("commands", ("plugin", "commands", "__main__", "training.zoo.__main__")),
     # The package's public surface and the paths documented before the stage folders.
     ("surface", ("", "safety_task", "lvs_task", "data", "judges")),
 ]
