@@ -34,6 +34,21 @@ def parse_layer_spec(value: int | float | str | None, field: str = "perturb_laye
         raise SettingError(f"{field}={value!r} is not a layer ({allowed})") from None
 
 
+def check_layer_range(text: str, field: str = "layers") -> str:
+    """Check a layer range's form without a model (``"all"`` included); return it stripped.
+
+    What `parse_layer_range` can tell without the layer count: a bad piece fails here, before
+    any model is loaded; a layer out of range fails when the model resolves the range.
+
+    Raises:
+        ValueError: naming the bad piece and the allowed forms.
+    """
+    text = str(text).strip()
+    if text.lower() != "all":
+        parse_layer_range(text, None, field)
+    return text
+
+
 def parse_layer_range(text: str, num_layers: int | None, field: str = "layers") -> list[int | str]:
     """Parse a layer selection such as ``"4-20"``, ``"all"``, ``"2,5,embedding"``.
 

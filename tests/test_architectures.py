@@ -159,6 +159,7 @@ def test_lm_eval_pass_is_the_same_on_both_backends(arch_dir, name, task_manager)
 
     responses = json.loads(hooks)["responses"]
     for task in ("refusal_lvs", "lvs_budget_sweep", "lvs_layer_profile"):
-        replies = [protocol.LatentReply.loads(r[0]) for sample in responses[task] for r in sample]
+        # (the layer profile's range is answered with one reply per layer: `loads_many`)
+        replies = [x for sample in responses[task] for r in sample for x in protocol.LatentReply.loads_many(r[0])]
         attacked = [r for r in replies if r.role == "attack"]
         assert attacked and all(r.delta_norm > 0 and r.ok for r in attacked), task

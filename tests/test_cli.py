@@ -149,3 +149,18 @@ def test_layer_minus_one_from_the_command_line_is_the_last_layer(random_model_di
                  "--output_path", str(tmp_path)]) == 0
     results = next(tmp_path.rglob("results_*.json"))
     assert json.loads(results.read_text())["config"]["model_args"]["perturb_layer"] == -1.0
+
+
+def test_every_subcommand_is_a_module_of_commands_named_after_it():
+    """`lm-eval-latent NAME` is `lm_eval_latent.commands.NAME.main(argv) -> int`, and every module there is one."""
+    import importlib
+    import inspect
+
+    import lm_eval_latent.commands
+    from lm_eval_latent.plugin.cli import SUBCOMMANDS, command_module
+
+    folder = Path(lm_eval_latent.commands.__file__).parent
+    assert {p.stem for p in folder.glob("*.py") if p.stem != "__init__"} == set(SUBCOMMANDS)
+    for name in SUBCOMMANDS:
+        main = importlib.import_module(command_module(name)).main
+        assert list(inspect.signature(main).parameters) == ["argv"], name

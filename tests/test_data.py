@@ -165,7 +165,7 @@ def test_non_utf8_file_is_named(tmp_path, suffix):
 
 
 def test_finetune_pairs_from_a_non_utf8_file_exit_2(random_model_dir, tmp_path, capsys):
-    from lm_eval_latent.training.finetune import main
+    from lm_eval_latent.commands.attack import main
 
     path = tmp_path / "pairs.jsonl"
     path.write_bytes('{"request": "x", "response": "caf\u00e9"}\n'.encode("latin-1"))

@@ -29,8 +29,7 @@ def fake_demo(monkeypatch):
     import json
 
     import lm_eval_latent.plugin.demo as demo
-    from lm_eval_latent import report
-    from lm_eval_latent.report import gate
+    from lm_eval_latent.commands import gate, report
     from lm_eval_latent.training import zoo
 
     state = {"code": 1, "run": 0}

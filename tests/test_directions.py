@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from lm_eval_latent.plugin.direction_cli import main as direction_main
+from lm_eval_latent.commands.direction import main as direction_main
 from lm_eval_latent.attacks.directions import difference_of_means, load_direction, random_direction, save_direction
 
 

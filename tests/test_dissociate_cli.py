@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lm_eval_latent.training.dissociate.cli import main
+from lm_eval_latent.commands.dissociate import main
 
 
 def test_overwrite_replaces_only_a_model_dissociate_wrote(tmp_path, capsys):

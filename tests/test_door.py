@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lm_eval_latent.training.door import door_check, read_nudge
+from lm_eval_latent.evaluate.door import door_check, read_nudge
 from margins import at_least, at_most
 
 LIMIT = 40
@@ -29,7 +29,7 @@ def test_a_nudge_without_metadata_is_refused(dissociated_dir, tmp_path):
 
 
 def door_cli(tmp_path, *extra):
-    from lm_eval_latent.training.door import main
+    from lm_eval_latent.commands.door import main
 
     return main(["--model", str(tmp_path / "model"), "--nudge", str(tmp_path / "nudge.pt"), *extra])
 

@@ -102,7 +102,7 @@ def test_checkpoints_then_refuse_existing_and_keep_finished(random_model_dir, pa
      (["--batch-size", "-1"], "--batch-size='-1' is out of range")],
 )
 def test_finetune_numbers_are_checked_by_the_parser(argv, message, tmp_path, capsys):
-    from lm_eval_latent.training.finetune import main
+    from lm_eval_latent.commands.attack import main
 
     with pytest.raises(SystemExit) as exit_:
         main(["finetune", "--model", "m", "--data", "d.jsonl", "--out", str(tmp_path / "r"), *argv])
@@ -111,7 +111,7 @@ def test_finetune_numbers_are_checked_by_the_parser(argv, message, tmp_path, cap
 
 
 def test_finetune_on_a_missing_model_is_one_named_error(pairs_file, tmp_path, capsys):
-    from lm_eval_latent.training.finetune import main
+    from lm_eval_latent.commands.attack import main
 
     code = main(["finetune", "--model", str(tmp_path / "nonexistent"), "--data", str(pairs_file),
                  "--out", str(tmp_path / "r")])
@@ -168,7 +168,7 @@ def test_cli_reports_bad_data(tmp_path, capsys, random_model_dir):
 
 
 def test_make_data_overwrite_replaces_only_a_pairs_file(tmp_path, capsys):
-    from lm_eval_latent.training.finetune import main
+    from lm_eval_latent.commands.attack import main
 
     notes = tmp_path / "notes.jsonl"
     notes.write_text('{"title": "mine"}\n')

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from report_fixtures import results_dict, write_results
-from lm_eval_latent.report.gate import GateInputError, Requirement, main
+from lm_eval_latent.commands.gate import main
+from lm_eval_latent.report.gate import GateInputError, Requirement
 
 
 @pytest.fixture()
@@ -147,7 +148,7 @@ def test_documented_github_actions_job_gates_and_reports(tmp_path, monkeypatch, 
     import glob
     import shlex
 
-    from lm_eval_latent import report
+    from lm_eval_latent.commands import report
     from lm_eval_latent.plugin.cli import run_lm_eval
     from lm_eval_latent.training import zoo
 

@@ -111,7 +111,7 @@ def test_gguf_loads_the_same_weights(zoo_dir, gguf_dir):
 
 @pytest.mark.parametrize("attack", ["", "perturb_layer=3,eps=4"])
 def test_latent_hf_on_gguf_scores_like_safetensors(zoo_dir, gguf_dir, attack):
-    from lm_eval_latent.training.finetune.onset import task_metric
+    from lm_eval_latent.evaluate import task_metric
 
     run = lambda pretrained, extra: task_metric(  # noqa: E731
         pretrained, ",".join(a for a in (extra, attack) if a), task="refusal_rate", metric="refusal_rate",

@@ -69,11 +69,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("tasks", ("task_classes",)),
     ("model", ("model",)),
     ("report", ("report",)),
-    # How lm-eval finds us, and the one simple_evaluate call: anything that runs lm-eval in
-    # process (the demo, fine-tuning onset) uses them, so they sit below training and commands.
+    # How lm-eval finds us, the one simple_evaluate call and the evaluations built on it (the
+    # door check): anything that runs lm-eval in process (the demo, fine-tuning onset) uses
+    # them, so they sit below training and commands.
     ("discovery", ("plugin.registration", "plugin._hook", "evaluate")),
     ("training", ("training",)),
-    ("commands", ("plugin", "__main__")),
+    # The command: its dispatcher (`plugin/cli.py`), one module per subcommand (`commands/NAME.py`)
+    # and the `python -m` entry points.
+    ("commands", ("plugin", "commands", "__main__", "training.zoo.__main__")),
     # The package's public surface and the paths documented before the stage folders.
     ("surface", ("", "safety_task", "lvs_task", "data", "judges")),
 ]

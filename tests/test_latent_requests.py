@@ -9,7 +9,7 @@ from lm_eval.api.instance import Instance
 from lm_eval.api.model import CacheHook
 
 from lm_eval_latent.attacks.budget import Budget
-from lm_eval_latent.model.latent_requests import Row, RowLog, answer, group_by_setting, truncation_note
+from lm_eval_latent.model.latent_requests import Row, RowLog, answer, group_by_setting, join, per_layer, truncation_note
 from lm_eval_latent.task_classes import protocol
 
 
@@ -79,3 +79,16 @@ def test_truncation_note_names_the_numbers():
     assert truncation_note(reqs, 100, 10, str.split) is None
     note = truncation_note(reqs, 8, 10, str.split)
     assert "6 tokens > max_length 8 - max_gen_toks 4" in note
+
+
+def test_a_layer_range_runs_once_per_layer_and_is_answered_together():
+    ranged = protocol.Setting("attack", layers="0-1")
+    reqs = [request("a", ranged), request("b"), request("c", protocol.Setting("clean"))]
+    runs, parts = per_layer(reqs, lambda text: [1, "embedding"] if text == "0-1" else [])
+    assert parts == [[0, 1], [2], [3]]
+    assert [protocol.decode(r.args[1])[0] for r in runs[:2]] == [ranged.at_layer(1), ranged.at_layer("embedding")]
+    assert [r.args[0] for r in runs] == ["a", "a", "b", "c"] and protocol.decode(reqs[0].args[1])[0] == ranged
+    replies = [protocol.LatentReply(text=t, role="attack", layer=layer).dumps() for t, layer in (("x", "1"), ("y", "embedding"))]
+    answers = join([*replies, "plain", "clean"], reqs, parts)
+    assert [r.text for r in protocol.LatentReply.loads_many(answers[0])] == ["x", "y"]
+    assert answers[1:] == ["plain", "clean"]

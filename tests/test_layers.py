@@ -7,8 +7,8 @@ import torch
 from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from lm_eval_latent.layer_spec import EMBEDDING, parse_layer_range, parse_layer_spec
-from lm_eval_latent.model.layers import decoder_layers_name, resolve_layer
+from lm_eval_latent.layer_spec import EMBEDDING, check_layer_range, parse_layer_range, parse_layer_spec
+from lm_eval_latent.model.layers import decoder_layers_name, resolve_layer, resolve_layer_range
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,13 @@ def test_parse_layer_range():
         parse_layer_range("8-9", 9)
     with pytest.raises(ValueError, match="cannot read '3-1'"):
         parse_layer_range("3-1", 4)
+
+
+def test_a_range_is_checked_without_a_model_and_resolved_against_one(llama):
+    assert check_layer_range(" all ") == "all" and check_layer_range("1-2,embedding") == "1-2,embedding"
+    with pytest.raises(ValueError, match="cannot read '3-1'"):
+        check_layer_range("3-1")
+    assert resolve_layer_range(llama, "all") == [EMBEDDING, 0, 1, 2, 3]  # the model's 4 layers
+    assert resolve_layer_range(llama, "-1,1,embedding,1") == [-1, 1, EMBEDDING]  # each once, in order
+    with pytest.raises(ValueError, match="layers: layer 9 is out of range for a model with 4 layers"):
+        resolve_layer_range(llama, "1,9")

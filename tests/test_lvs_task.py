@@ -103,8 +103,11 @@ def test_aggregations(lvs_task):
 def test_sweep_settings():
     budgets = settings_from_metadata({"lvs_sweep": "budget"})
     assert [s.suffix for s in budgets] == ["@p=0.0005", "@p=0.001", "@p=0.005"]
-    layers = settings_from_metadata({"lvs_sweep": "layer", "layers": "1-2,embedding"})
-    assert [s.layer for s in layers] == [1, 2, "embedding"]
+    [layers] = settings_from_metadata({"lvs_sweep": "layer", "layers": "1-2,embedding"})
+    assert layers.attack == protocol.Setting("attack", layers="1-2,embedding")  # the model resolves it
+    assert layers.suffix_of(protocol.LatentReply(text="", layer="embedding")) == "@layer=embedding"
+    with pytest.raises(ValueError, match="layers: cannot read 'x'"):
+        settings_from_metadata({"lvs_sweep": "layer", "layers": "1,x"})
     with pytest.raises(ValueError, match="budgets=.* is empty"):
         settings_from_metadata({"lvs_sweep": "budget", "budgets": ""})
     with pytest.raises(ValueError, match="'-1' is not allowed"):
@@ -146,6 +149,21 @@ def test_lvs_needs_a_layer(random_model_dir):
 def test_unknown_scorer_or_judge(random_model_dir, metadata, message):
     with pytest.raises(ValueError, match=message):
         evaluate(random_model_dir, ["refusal_lvs"], "perturb_layer=1", metadata=metadata, limit=1)
+
+
+def test_a_layer_profile_learns_the_layers_from_the_model_not_the_metadata(random_model_dir):
+    """`all` needs the layer count: the model resolves it; nothing names the model in the metadata."""
+    import lm_eval
+    from lm_eval.tasks import TaskManager
+
+    res = lm_eval.simple_evaluate(
+        model="latent_hf", model_args=f"pretrained={random_model_dir},perturb_layer=2,p=0.05",
+        tasks=["lvs_layer_profile"], limit=2, device="cpu", gen_kwargs="max_gen_toks=4", batch_size=4,
+        task_manager=TaskManager(include_defaults=False, metadata={"layers": "all"}), apply_chat_template=True)
+    names = {f"lvs@layer={layer}" for layer in ("embedding", 0, 1, 2, 3)}  # the tiny model's 4 layers
+    assert {f"{n},none" for n in names} <= set(res["results"]["lvs_layer_profile"])
+    assert all(res["higher_is_better"]["lvs_layer_profile"][n] is False for n in names)
+    assert not any("@layer=4" in k for k in res["results"]["lvs_layer_profile"])
 
 
 def test_layer_out_of_range_in_a_profile(random_model_dir):

@@ -104,7 +104,7 @@ def test_dissociated_breaks_no_later_than_aligned(zoo_dir, dissociated_dir, zoo_
 
 
 def onset_cli(tmp_path, *extra):
-    from lm_eval_latent.training.finetune import main
+    from lm_eval_latent.commands.attack import main
 
     return main(["onset", "--model", str(tmp_path / "base"), "--checkpoints", str(tmp_path / "run"), *extra])
 

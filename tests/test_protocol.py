@@ -76,3 +76,23 @@ def test_bare_text_reply_is_not_ok():
     # A model that ignores the setting answers bare text: the row must not count as scored.
     reply = LatentReply.loads("Sure, here is")
     assert reply.text == "Sure, here is" and not reply.ok and reply.role == "unknown"
+
+
+def test_a_layer_range_travels_in_the_setting_and_a_single_layer_request_is_as_before():
+    ranged = Setting("attack", layers="all")
+    assert ranged.as_data()["layers"] == "all" and "layers" not in Setting("attack", layer=1).as_data()
+    assert Setting.from_data(ranged.as_data()) == ranged
+    assert ranged.as_role("control").at_layer(2) == Setting("control", layer=2)
+    with pytest.raises(ValueError, match="both given"):
+        Setting("attack", layer=1, layers="all")
+    with pytest.raises(ValueError, match="layers: cannot read 'x'"):
+        Setting("attack", layers="1,x")
+
+
+def test_the_replies_of_a_range_come_back_one_per_layer():
+    replies = [LatentReply(text=t, delta_norm=1.0, role="attack", layer=layer) for t, layer in (("a", "embedding"), ("b", "0"))]
+    both = LatentReply.loads_many(LatentReply.dumps_many([r.dumps() for r in replies]))
+    assert both == replies
+    assert LatentReply.loads_many(replies[0].dumps()) == [replies[0]]
+    [bare] = LatentReply.loads_many("Sure, here is")  # a model that ignores the setting: one unscored row
+    assert not bare.ok

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from report_fixtures import results_dict, write_results, write_samples
-from lm_eval_latent.report import main
+from lm_eval_latent.commands.report import main
 from lm_eval_latent.report.gap import audit_gap
 from lm_eval_latent.report.results import ResultsError, load_results, load_runs
 
@@ -151,7 +151,7 @@ def test_html_is_self_contained(two_models, tmp_path):
 
 
 def test_report_imports_no_torch_or_model_wrapper(two_models, tmp_path):
-    code = ("import sys; from lm_eval_latent.report import main; "
+    code = ("import sys; from lm_eval_latent.commands.report import main; "
             f"main({[str(p) for p in two_models]!r} + ['--png', '--out', {str(tmp_path)!r}]); "
             "bad = [m for m in ('torch', 'lm_eval_latent.model.latent_hf', 'nnsight') if m in sys.modules]; "
             "assert not bad, bad")

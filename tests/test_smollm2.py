@@ -139,7 +139,7 @@ def test_the_shipped_adapters_and_their_provenance_are_in_the_package():
 
 
 def test_zoo_path_of_the_real_pair_without_the_wheel_exits_2_naming_fetch(tmp_path, capsys):
-    from lm_eval_latent.training.zoo.cli import main
+    from lm_eval_latent.commands.zoo import main
 
     assert main(["path", "smollm2-aligned", "--cache-dir", str(tmp_path)]) == 2
     assert "--fetch" in capsys.readouterr().err
@@ -147,7 +147,7 @@ def test_zoo_path_of_the_real_pair_without_the_wheel_exits_2_naming_fetch(tmp_pa
 
 
 def test_zoo_lists_the_real_pair_and_refuses_to_ship_it(capsys):
-    from lm_eval_latent.training.zoo.cli import main
+    from lm_eval_latent.commands.zoo import main
 
     assert main(["list"]) == 0
     out = capsys.readouterr().out

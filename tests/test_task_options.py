@@ -99,8 +99,7 @@ def test_predict_only_rows_carry_no_judged_numbers(random_model_dir, tmp_path):
     import lm_eval
     from lm_eval.loggers import EvaluationTracker
 
-    from lm_eval_latent import report
-    from lm_eval_latent.report import gate
+    from lm_eval_latent.commands import gate, report
 
     tracker = EvaluationTracker(output_path=str(tmp_path / "out"))
     res = lm_eval.simple_evaluate(

@@ -10,7 +10,7 @@ import torch
 
 from lm_eval_latent.training import zoo
 from lm_eval_latent.task_classes.prompts import load_prompt_set
-from lm_eval_latent.training.zoo import cli as zoo_cli
+from lm_eval_latent.commands import zoo as zoo_cli
 from lm_eval_latent.training.zoo import corpus
 
 from margins import alike, at_least, at_most
@@ -179,13 +179,13 @@ def test_retrain_builds_into_the_cache_once(tmp_path: Path, monkeypatch: pytest.
 
 
 def test_ship_copies_a_build_and_records_its_provenance(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from lm_eval_latent.training.zoo import cli
+    from lm_eval_latent.training.zoo.ship import ship
 
     calls: list[str] = []
     monkeypatch.setitem(zoo.ZOO, "fake", _fake_variant(calls))
     monkeypatch.setattr(zoo, "SHIPPED_DIR", tmp_path / "models")
     monkeypatch.setattr(zoo, "PROVENANCE_FILE", tmp_path / "models" / "PROVENANCE.json")
-    record = cli.ship(["fake"], str(tmp_path / "cache"), "lm-eval-latent zoo ship fake")
+    record = ship(["fake"], str(tmp_path / "cache"), "lm-eval-latent zoo ship fake")
     assert zoo.shipped("fake") == tmp_path / "models" / "fake" and (tmp_path / "models" / "fake" / "marker").is_file()
     assert zoo.provenance() == record and record["models"]["fake"]["command"] == "lm-eval-latent zoo ship fake"
     assert record["models"]["fake"]["cache_key"] == zoo.cache_key("fake") and zoo.changed_sources("fake") == []
@@ -303,7 +303,7 @@ def test_retrained_models_behave_like_the_shipped_ones(zoo_cache: Path) -> None:
 
 
 def test_cache_dir_that_is_a_file_is_refused_before_training(tmp_path, capsys):
-    from lm_eval_latent.training.zoo.cli import main
+    from lm_eval_latent.commands.zoo import main
 
     blocker = tmp_path / "cache.txt"
     blocker.write_text("keep")

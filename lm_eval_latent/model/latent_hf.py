@@ -37,8 +37,8 @@ from lm_eval_latent.attacks.intervention import get_backend, output_width
 from lm_eval_latent.fields import SettingError
 from lm_eval_latent.model.adapters import load_adapter
 from lm_eval_latent.model.config import PerturbConfig
-from lm_eval_latent.model.latent_requests import RowLog, answer, group_by_setting, truncation_note
-from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer
+from lm_eval_latent.model.latent_requests import RowLog, answer, group_by_setting, join, per_layer, truncation_note
+from lm_eval_latent.model.layers import ResolvedLayer, resolve_layer, resolve_layer_range
 from lm_eval_latent.model.model_args import check_model_args
 from lm_eval_latent.task_classes.protocol import Setting
 
@@ -215,10 +215,12 @@ class LatentHFLM(HFLM):
     def generate_until(self, requests: list[Instance], disable_tqdm: bool = False) -> list[str]:
         """Plain requests under the configured perturbation; LVS requests per their `Setting`.
 
-        Each group is one call of HFLM's own generate_until (its batching and stopping).
+        Each group is one call of HFLM's own generate_until (its batching and stopping). A
+        setting's layer range is resolved here, against this model's layers: one run per layer.
         """
-        groups = group_by_setting(requests)
-        out: list[str] = [""] * len(requests)
+        runs, parts = per_layer(requests, lambda text: resolve_layer_range(self.model, text, "layers"))
+        groups = group_by_setting(runs)
+        out: list[str] = [""] * len(runs)
         bar = tqdm(groups.items(), desc="latent settings (clean / attack / control)", unit="setting",
                    disable=disable_tqdm or len(groups) < 2 or getattr(self, "rank", 0) != 0)
         for setting, members in bar:
@@ -230,7 +232,7 @@ class LatentHFLM(HFLM):
                 texts = super().generate_until(group, disable_tqdm)
             for (i, r), text in zip(members, texts, strict=True):
                 out[i] = answer(text, rows.take(r.arguments[0]) if resolved else None, setting, resolved)
-        return out
+        return join(out, requests, parts)
 
     def _note_truncation(self, requests: list[Instance]) -> None:
         if self._warned_truncation:

@@ -8,7 +8,9 @@ through). `RowLog` sits there for the group: the attack's ``||delta||`` and fini
 batch row are handed to it with the batch, and each reported row takes its own, so every answer
 carries the numbers of the row that produced it. `answer` turns a row into what the task reads:
 a JSON `protocol.LatentReply` for a setting, the text (or `protocol.NON_FINITE_TEXT`) for a plain
-request. Nothing here calls back into the model.
+request. A request whose setting names a layer range is run as one request per layer of it
+(`per_layer`) and answered with their replies together (`LatentReply.dumps_many`). Nothing here
+calls back into the model.
 """
 
 from __future__ import annotations
@@ -31,6 +33,44 @@ class Row:
 
     norm: float
     ok: bool
+
+
+def per_layer(requests: Sequence[Instance], layers_of: Callable[[str], list[int | str]]
+              ) -> tuple[list[Instance], list[list[int]]]:
+    """Requests with a layer range (`protocol.Setting.layers`) as one request per layer of it.
+
+    Args:
+        layers_of: the layer specs a range names in the model (the model resolves it).
+
+    Returns:
+        The requests to run, and for each given request the indices of its runs there (one for
+        a request without a range); `join` makes its answer of theirs.
+    """
+    runs: list[Instance] = []
+    parts: list[list[int]] = []
+    for r in requests:
+        setting, kwargs = protocol.decode(r.args[1])
+        if setting is None or setting.layers is None:
+            parts.append([len(runs)])
+            runs.append(r)
+            continue
+        parts.append([])
+        for layer in layers_of(setting.layers):
+            one = copy.copy(r)
+            one.arguments = (r.arguments[0], protocol.encode(kwargs, setting.at_layer(layer)))
+            parts[-1].append(len(runs))
+            runs.append(one)
+    return runs, parts
+
+
+def join(answers: Sequence[str], requests: Sequence[Instance], parts: Sequence[Sequence[int]]) -> list[str]:
+    """Each request's answer from the answers of its runs (`per_layer`): a range's replies together."""
+    out = []
+    for r, idx in zip(requests, parts, strict=True):
+        setting, _ = protocol.decode(r.args[1])
+        ranged = setting is not None and setting.layers is not None
+        out.append(protocol.LatentReply.dumps_many([answers[i] for i in idx]) if ranged else answers[idx[0]])
+    return out
 
 
 def group_by_setting(requests: Sequence[Instance]) -> dict[protocol.Setting | None, list[tuple[int, Instance]]]:

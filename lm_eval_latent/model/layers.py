@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from lm_eval_latent.fields import SettingError
-from lm_eval_latent.layer_spec import EMBEDDING
+from lm_eval_latent.layer_spec import EMBEDDING, parse_layer_range
 
 # Dotted suffixes of the decoder-layer list in the architectures people audit.
 _LAYER_LIST_SUFFIXES = (
@@ -69,6 +69,21 @@ def embedding_name(model: nn.Module) -> str:
         if module is embed:
             return name
     raise SettingError(f"{type(model).__name__} has no input-embedding module to perturb")
+
+
+def num_layers(model: nn.Module) -> int:
+    """The number of decoder layers of ``model``."""
+    return len(model.get_submodule(decoder_layers_name(model)))
+
+
+def resolve_layer_range(model: nn.Module, text: str, field: str = "layers") -> list[int | str]:
+    """The layer specs a layer range (``"all"``, ``"4-20"``, ``"2,5,embedding"``) names in
+    ``model``, each once, in the range's order.
+
+    Raises:
+        ValueError: for a bad piece, or a layer out of range for the model (naming its count).
+    """
+    return list(dict.fromkeys(parse_layer_range(text, num_layers(model), field)))
 
 
 def resolve_layer(model: nn.Module, spec: int | str, field: str = "perturb_layer") -> ResolvedLayer:

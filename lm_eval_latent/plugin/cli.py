@@ -12,18 +12,15 @@ from __future__ import annotations
 import importlib
 import sys
 
-# subcommand -> "module:function" taking argv (list[str]) and returning an exit code.
-SUBCOMMANDS: dict[str, str] = {
-    "zoo": "lm_eval_latent.training.zoo.cli:main",
-    "report": "lm_eval_latent.report:main",
-    "gate": "lm_eval_latent.report.gate:main",
-    "label": "lm_eval_latent.report.labels:main",
-    "direction": "lm_eval_latent.plugin.direction_cli:main",
-    "demo": "lm_eval_latent.plugin.demo:main",
-    "attack": "lm_eval_latent.training.finetune:main",
-    "dissociate": "lm_eval_latent.training.dissociate.cli:main",
-    "door": "lm_eval_latent.training.door:main",
-}
+# Our subcommands. `lm-eval-latent NAME ...` runs `lm_eval_latent.commands.NAME.main(argv)`, which
+# reads the subcommand's arguments, calls its stage's functions and returns the exit code.
+SUBCOMMANDS: tuple[str, ...] = ("zoo", "report", "gate", "label", "direction", "demo", "attack", "dissociate",
+                                "door")
+
+
+def command_module(name: str) -> str:
+    """The module of subcommand ``name`` (one of `SUBCOMMANDS`)."""
+    return f"lm_eval_latent.commands.{name}"
 
 
 def _usage() -> str:
@@ -112,9 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(_usage())
         return 0
     if argv and argv[0] in SUBCOMMANDS:
-        module_name, func_name = SUBCOMMANDS[argv[0]].split(":")
-        func = getattr(importlib.import_module(module_name), func_name)
-        return int(func(argv[1:]) or 0)
+        return int(importlib.import_module(command_module(argv[0])).main(argv[1:]) or 0)
     return run_lm_eval(argv)
 
 

@@ -170,8 +170,7 @@ def main(argv: list[str] | None = None) -> int:
                                                        limit, toks))
         print(f"\n== {label}: latent_hf ({model}{', ' + model_args if model_args else ''}) ==")
         print(make_table(res))
-    from lm_eval_latent.report import gate
-    from lm_eval_latent import report
+    from lm_eval_latent.commands import gate, report
 
     files = [str(out / label) for label in plan.reported]
     print("\n== lm-eval-latent report " + " ".join(files) + " ==")

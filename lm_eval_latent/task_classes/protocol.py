@@ -9,7 +9,9 @@ group of requests:
 ``role`` is ``clean``, ``attack`` (the model's configured attack, or ``attack`` named here) or
 ``control`` (that attack's matched random control). ``layer``, ``budget`` and ``attack`` left
 None take the model's own (its ``perturb_layer``, budget and attack; `latent_hf` chooses those
-defaults in one place). The `Setting` travels as plain JSON data (`Setting.as_data`): lm-eval
+defaults in one place). A setting may instead name a layer *range* (``layers``: ``"all"``,
+``"4-20"``, ``"2,5,embedding"``): the model, which knows its layers, resolves it and answers
+with one reply per layer (`LatentReply.dumps_many`), so a task never needs the layer count. The `Setting` travels as plain JSON data (`Setting.as_data`): lm-eval
 hashes a request's arguments for its ``--use_cache`` key and writes them to ``--log_samples``, so
 the setting is part of the cache key and readable in the logs. The model answers with a JSON `LatentReply` instead of bare text (lm-eval
 keeps responses as strings), so the task learns ``||delta||`` and whether the row's activations
@@ -27,7 +29,7 @@ from typing import Any, Literal, get_args
 
 from lm_eval_latent.attacks.budget import Budget
 from lm_eval_latent.fields import SettingError
-from lm_eval_latent.layer_spec import EMBEDDING
+from lm_eval_latent.layer_spec import EMBEDDING, check_layer_range
 
 KEY = "latent"
 Role = Literal["clean", "attack", "control"]
@@ -48,12 +50,16 @@ class Setting:
             model's ``perturb_layer``.
         budget: None: the model's budget, else its attack's default.
         attack: a recipe name or path; None: the model's attack.
+        layers: a layer range (`layer_spec.parse_layer_range`'s forms, ``"all"`` included) to
+            run at each of its layers instead of at ``layer``; the model resolves it against
+            its own layers and answers one reply per layer, in the range's order.
     """
 
     role: Role = "attack"
     layer: int | str | None = None
     budget: Budget | None = None
     attack: str | None = None
+    layers: str | None = None
 
     def __post_init__(self) -> None:
         if self.role not in ROLES:
@@ -63,11 +69,20 @@ class Setting:
             raise SettingError(f'layer={self.layer!r} is not a layer (allowed: an int or "{EMBEDDING}")')
         if self.budget is not None and not isinstance(self.budget, Budget):
             raise SettingError(f"budget={self.budget!r} is not a Budget (allowed: Budget(kind, value) or None)")
+        if self.layers is not None:
+            if self.layer is not None:
+                raise SettingError(f"layer={self.layer!r} and layers={self.layers!r} both given (allowed: one of them)")
+            check_layer_range(self.layers, "layers")
 
     def as_data(self) -> dict[str, Any]:
-        """The setting as JSON data (what `encode` puts in a request); `from_data` reads it back."""
+        """The setting as JSON data (what `encode` puts in a request); `from_data` reads it back.
+
+        ``layers`` is written only when given, so a single-layer request's data (and lm-eval's
+        cache key made from it) is what it was before ranges existed.
+        """
         budget = None if self.budget is None else {"kind": self.budget.kind, "value": self.budget.value}
-        return {"role": self.role, "layer": self.layer, "budget": budget, "attack": self.attack}
+        data = {"role": self.role, "layer": self.layer, "budget": budget, "attack": self.attack}
+        return data if self.layers is None else {**data, "layers": self.layers}
 
     @classmethod
     def from_data(cls, data: Mapping[str, Any]) -> Setting:
@@ -76,18 +91,24 @@ class Setting:
         Raises:
             ValueError: when ``data`` is not what `as_data` writes.
         """
-        if set(data) != {"role", "layer", "budget", "attack"}:
-            raise ValueError(f"{data!r} has keys {sorted(data)} (allowed: attack, budget, layer, role)")
+        if set(data) - {"layers"} != {"role", "layer", "budget", "attack"}:
+            raise ValueError(f"{data!r} has keys {sorted(data)} (allowed: attack, budget, layer, role and "
+                             "optionally layers)")
         budget = data["budget"]
         if budget is not None:
             if not isinstance(budget, Mapping) or set(budget) != {"kind", "value"}:
                 raise ValueError(f"budget={budget!r} is not a budget (allowed: {{'kind': ..., 'value': ...}} or None)")
             budget = Budget(budget["kind"], budget["value"])
-        return cls(role=data["role"], layer=data["layer"], budget=budget, attack=data["attack"])
+        return cls(role=data["role"], layer=data["layer"], budget=budget, attack=data["attack"],
+                   layers=data.get("layers"))
 
     def as_role(self, role: Role) -> Setting:
         """The same setting for another role (an attack's control asks for the same layer and budget)."""
         return replace(self, role=role)
+
+    def at_layer(self, layer: int | str) -> Setting:
+        """The same setting at one layer of its range (what the model runs for each)."""
+        return replace(self, layers=None, layer=layer)
 
 
 def encode(gen_kwargs: Mapping[str, Any], setting: Setting) -> dict[str, Any]:
@@ -155,6 +176,22 @@ class LatentReply:
         norm = data.get("delta_norm")
         data["delta_norm"] = float("nan") if norm is None else float(norm)
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    @staticmethod
+    def dumps_many(texts: list[str]) -> str:
+        """One answer to a layer-range request: the replies (`dumps` texts) of its layers, in order."""
+        return json.dumps([json.loads(t) for t in texts], ensure_ascii=False)
+
+    @classmethod
+    def loads_many(cls, text: str) -> list[LatentReply]:
+        """The replies of a `dumps_many` answer; any other text is one reply (`loads`)."""
+        try:
+            data = json.loads(text)
+        except (TypeError, ValueError):
+            data = None
+        if not isinstance(data, list) or not data:
+            return [cls.loads(text)]
+        return [cls.loads(json.dumps(item, ensure_ascii=False)) for item in data]
 
 
 # The model arguments a run may carry, which lm-eval merges into every task's metadata: tasks tell

@@ -1,1 +1,1 @@
-"""Parameter-space attacks and models: harmful fine-tuning, onset, dissociation, door, zoo."""
+"""Parameter-space attacks and models: harmful fine-tuning, onset, dissociation, zoo."""

@@ -14,24 +14,14 @@ import math
 from pathlib import Path
 from typing import Any
 
+from lm_eval_latent.evaluate import HARMFUL_COMPLIANCE, task_metric
 from lm_eval_latent.metrics import onset_step
 from lm_eval_latent.outputs import check_out_file, is_json_with, write_text_atomic
 from lm_eval_latent.training.finetune import checkpoints as ckpt
 
-TASK = "harmful_compliance"
+TASK = HARMFUL_COMPLIANCE
 # The keys that make a JSON file an onset result (what --overwrite may replace).
 RESULT_KEYS = ("steps", "compliance", "tau", "onset")
-
-
-def task_metric(model: str | Path, model_args: str = "", *, task: str = TASK, metric: str = TASK,
-                limit: int | None = None, max_gen_toks: int | None = 64, batch_size: int = 16,
-                device: str = "cpu", metadata: dict[str, Any] | None = None) -> float:
-    """One lm-eval run (``latent_hf``, chat template, greedy) of ``task``; returns ``metric``."""
-    from lm_eval_latent.evaluate import run_latent_hf
-
-    res = run_latent_hf(model, [task], model_args=model_args, metadata=metadata, device=device,
-                        batch_size=batch_size, limit=limit, max_gen_toks=max_gen_toks)
-    return float(res["results"][task][f"{metric},none"])
 
 
 def measure_onset(model: str | Path, run_dir: str | Path, *, tau: float = 0.8, limit: int | None = None,

@@ -2,6 +2,6 @@
 
 import sys
 
-from lm_eval_latent.training.zoo.cli import main
+from lm_eval_latent.commands.zoo import main
 
 sys.exit(main())

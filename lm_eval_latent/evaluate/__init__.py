@@ -1,14 +1,17 @@
-"""One lm-eval run through `latent_hf` from our own commands (onset, demo): the one place that
-calls ``lm_eval.simple_evaluate``.
+"""Evaluations our own commands run in process (onset, demo, door): `run_latent_hf` is the one
+place that calls ``lm_eval.simple_evaluate``; `task_metric` reads one number of such a run.
 
 Our tasks only, so lm-eval's built-in task index is skipped (``include_defaults=False``); the
-model path goes into the task metadata too (the LVS layer profile reads its layer count there).
+model path goes into the task metadata too, as lm-eval's own CLI puts every model argument there
+(the chat-template check names the model with it). `door` is the door check.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
+HARMFUL_COMPLIANCE = "harmful_compliance"
 
 
 def run_latent_hf(model: str | Path, tasks: list[str], *, model_args: str = "", metadata: dict[str, Any] | None = None,
@@ -46,3 +49,12 @@ def run_latent_hf(model: str | Path, tasks: list[str], *, model_args: str = "", 
         for task_name in res["configs"]:
             tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
     return res
+
+
+def task_metric(model: str | Path, model_args: str = "", *, task: str = HARMFUL_COMPLIANCE,
+                metric: str = HARMFUL_COMPLIANCE, limit: int | None = None, max_gen_toks: int | None = 64,
+                batch_size: int = 16, device: str = "cpu", metadata: dict[str, Any] | None = None) -> float:
+    """One lm-eval run (``latent_hf``, chat template, greedy) of ``task``; returns ``metric``."""
+    res = run_latent_hf(model, [task], model_args=model_args, metadata=metadata, device=device,
+                        batch_size=batch_size, limit=limit, max_gen_toks=max_gen_toks)
+    return float(res["results"][task][f"{metric},none"])

@@ -1,0 +1,1 @@
+"""The `lm-eval-latent` subcommands."""
