@@ -22,7 +22,7 @@ from lm_eval_latent.outputs import write_dir_atomic, write_text_atomic
 from lm_eval_latent.training import smollm2
 from lm_eval_latent.training.smollm2 import base, recipe
 from lm_eval_latent.training.smollm2.build import ADAPTER_FILES, EXTRA_FILES
-from lm_eval_latent.training.zoo.cli import cpu_name
+from lm_eval_latent.training.zoo.ship import cpu_name
 
 STAGES = {"aligned": Path("aligned_run") / "final", "dissociated": Path("dissociated")}
 # What each shipped adapter sits on (adapter_config.json's base_model_name_or_path, which the build
