@@ -116,5 +116,6 @@ def test_model_judge_joins_the_table_from_a_path(judge_bench, shared_datasets, m
     assert built == [("/models/cls", "cuda:1")]
     out = capsys.readouterr().out
     assert "fake_model_judge" in out
-    # a judge that always refuses: refusal recall 1, compliance recall 0, balanced accuracy 0.5
-    assert "0.500   1.000    0.000" in out
+    # a judge that always refuses: refusal recall 1, compliance recall 0, balanced accuracy 0.5,
+    # and no binomial noise (se 0)
+    assert "0.500 0.000   1.000    0.000" in out
