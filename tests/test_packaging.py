@@ -109,6 +109,8 @@ def test_wheel_contents(wheel):
     assert f"{zoo}/dissociated/nudge.pt" in names
     assert "lm_eval_latent/judging/ngram_weights.npz" in names  # the default judge's weights
     assert "lm_eval_latent/judging/ngram_pair_weights.npz" in names
+    for part in ("adapter_config.json", "adapter_model.safetensors", "recipe.json"):  # the cross judge's adapter
+        assert f"lm_eval_latent/judging/cross_adapter/{part}" in names, part
     # Data folders stay data: no __init__.py makes them import as code.
     assert "lm_eval_latent/tasks/__init__.py" not in names
     assert "lm_eval_latent/interventions/__init__.py" not in names

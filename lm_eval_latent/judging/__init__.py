@@ -4,7 +4,9 @@
     judge.judge(prompts, responses)  # -> list[Judgement]
 
 Known judges: "ngram" (default: a logistic regression over hashed n-grams, shipped weights,
-offline), "ngram_pair" (the same reading the request beside the answer), "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
+offline), "ngram_pair" (the same reading the request beside the answer), "cross" (a LoRA-tuned
+MiniLM cross-encoder over request and answer; its base comes from a PyPI wheel, fetched once),
+"keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
 the model judges "harmbench" (the HarmBench classifiers), "llama_guard" (Llama Guard 3) and
 "seq_classifier" (any sequence classifier with a label map); model judges take the options
 model, device, batch_size, dtype and load through `hf_loader`.
@@ -34,6 +36,13 @@ def _ngram_pair(**options) -> Judge:
     return NgramJudge(name="ngram_pair", **options)
 
 
+def _cross(**options) -> Judge:
+    # Imported here so that the other judges never pay for importing torch/peft.
+    from lm_eval_latent.judging.cross import CrossJudge
+
+    return CrossJudge(**options)
+
+
 def _harmbench(**options) -> Judge:
     # Imported here so that the rule-based judges never pay for importing torch/transformers.
     from lm_eval_latent.judging.harmbench import HarmBenchJudge
@@ -58,6 +67,7 @@ def _seq_classifier(**options) -> Judge:
 JUDGES: JudgeRegistry = JudgeRegistry({
     "ngram": _ngram,
     "ngram_pair": _ngram_pair,
+    "cross": _cross,
     "keyword": KeywordJudge,
     "gcg": SubstringJudge,
     "harmbench": _harmbench,
