@@ -89,10 +89,11 @@ class Budget:
 
 # A push is meaningful between these fractions of the layer's own scale (per-position L2 norm over
 # rho, the mean activation norm). Below 2**-8 (bfloat16's relative resolution) a bfloat16 model
-# rounds the push away, and in any dtype it is smaller than the differences between ordinary
-# prompts; at 1 it is as large as the activations themselves, and a random direction breaks the
-# model as well as an attack does. Not tuned: the run's own random control (`metrics.HIGH_CONTROL`)
-# is the measured check.
+# rounds the push away; a float32 model still feels it, but only a model fragile at that scale
+# responds (the dissociated SmolLM2 does at 0.002, its base does not: docs/lvs.md), so an LVS of 0
+# there says little about robustness. At 1 it is as large as the activations themselves, and a
+# random direction breaks the model as well as an attack does. Not tuned: the run's own random
+# control (`metrics.HIGH_CONTROL`) is the measured check.
 MEANINGFUL_SCALE = (2.0**-8, 1.0)
 
 
@@ -117,8 +118,8 @@ def scale_warning(budget: Budget, relative: Tensor, where: str) -> str | None:
     if low <= mid <= high:
         return None
     side = "below" if mid < low else "above"
-    hint = ("a push this small barely moves the layer (bfloat16 rounds it away), so LVS and attack success "
-            "read about 0 whatever the model" if mid < low
+    hint = ("a bfloat16 model rounds a push this small away, and in float32 only a model fragile at this "
+            "scale responds, so an LVS of about 0 here does not show robustness" if mid < low
             else "a random push breaks the model as well as an attack does (watch asr_random)")
     return (f"{budget.label} at {where} allows a per-position push of {mid:.3g} x the layer's mean activation norm, "
             f"{side} the meaningful range {low:.3g}-{high:g}: {hint}. A budget in `frac` follows each layer's "
