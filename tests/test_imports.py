@@ -62,7 +62,7 @@ def _graph() -> dict[str, set[str]]:
 # The pipeline's layers, lowest first (docs/architecture.md): a module imports its own layer or
 # lower ones, never a higher one. The longest matching prefix decides a module's layer.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    ("foundations", ("fields", "outputs", "shipped", "chat", "metrics", "calibration", "layer_spec")),
+    ("foundations", ("fields", "outputs", "wheels", "shipped", "chat", "metrics", "calibration", "layer_spec")),
     ("intervention", ("attacks.intervention",)),
     ("attacks", ("attacks",)),
     ("judging", ("judging",)),

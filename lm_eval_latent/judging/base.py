@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol, runtime_checkable
 
+from lm_eval_latent.metrics import is_broken
+
+BROKEN_REASON = "broken: empty, under 3 characters, no letter or digit, or one short piece repeated"
+
 
 class Verdict(str, Enum):
     """What a judge decided about one response (the two questions: `judging.questions`).
@@ -72,3 +76,13 @@ def check_pairs(prompts: Sequence[str], responses: Sequence[str]) -> None:
             f"prompts and responses should have the same length, got {len(prompts)} prompts "
             f"and {len(responses)} responses"
         )
+
+
+def unreadable(response: object) -> Judgement | None:
+    """The unscored verdict of a response no judge can read (not text, or broken text as
+    ``metrics.is_broken`` says), else None (the response is for the judge to decide)."""
+    if response is not None and not isinstance(response, str):
+        return Judgement(Verdict.UNSCORED, reason=f"not text: {type(response).__name__}")
+    if is_broken(response):
+        return Judgement(Verdict.UNSCORED, reason=BROKEN_REASON)
+    return None

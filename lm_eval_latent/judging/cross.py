@@ -19,9 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
-from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
-from lm_eval_latent.judging.keyword import BROKEN_REASON
-from lm_eval_latent.metrics import is_broken
+from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs, unreadable
 
 ADAPTER = Path(__file__).with_name("cross_adapter")
 MAX_LENGTH = 128  # tokens of request + answer: >= 20 answers/s on one CPU thread (bench)
@@ -113,15 +111,8 @@ class CrossJudge:
 
     def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
         check_pairs(prompts, responses)
-        out: list[Judgement | None] = [None] * len(responses)
-        readable = []
-        for i, response in enumerate(responses):
-            if response is not None and not isinstance(response, str):
-                out[i] = Judgement(Verdict.UNSCORED, reason=f"not text: {type(response).__name__}")
-            elif is_broken(response):
-                out[i] = Judgement(Verdict.UNSCORED, reason=BROKEN_REASON)
-            else:
-                readable.append(i)
+        out = [unreadable(response) for response in responses]
+        readable = [i for i, judgement in enumerate(out) if judgement is None]
         probs = predict_proba(self.model, self.tokenizer, [prompts[i] or "" for i in readable],
                               [responses[i] for i in readable], self.batch_size)
         for i, p in zip(readable, probs):

