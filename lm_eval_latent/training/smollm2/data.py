@@ -1,12 +1,11 @@
 """Training pairs of the real pair's safety tuning: refuse harmful requests, answer safe ones.
 
-Harmful requests (the shipped ``harmful`` set, and :data:`HARMFUL_ACTIVITIES` asked in the ways
-of :data:`ASKS`) get a natural-language refusal, drawn from :data:`REFUSALS` by a seeded choice;
-safe requests (the shipped ``safe_lookalike`` and ``benign`` sets, and :data:`EVERYDAY_ACTIVITIES`
-asked the same ways) get the base model's own greedy answer, so tuning teaches *when* to refuse and leaves how it
-answers alone (self-distillation). Nothing here holds harmful content: the harmful rows are
-category-level requests, their targets are refusals.
-"""
+Harmful requests (the shipped ``harmful`` set, and :data:`HARMFUL_ACTIVITIES` asked in the ways of
+:data:`ASKS`) get a natural-language refusal, drawn from :data:`REFUSALS` by a seeded choice; safe
+requests (the shipped ``safe_lookalike`` and ``benign`` sets, and :data:`EVERYDAY_ACTIVITIES` asked
+the same ways) get the base model's own greedy answer, so tuning teaches *when* to refuse and leaves
+how it answers alone (self-distillation). Nothing here holds harmful content: the harmful rows are
+category-level requests, their targets are refusals. """
 
 from __future__ import annotations
 
