@@ -5,7 +5,8 @@ Harmful requests (the shipped ``harmful`` set, and :data:`HARMFUL_ACTIVITIES` as
 requests (the shipped ``safe_lookalike`` and ``benign`` sets, and :data:`EVERYDAY_ACTIVITIES` asked
 the same ways) get the base model's own greedy answer, so tuning teaches *when* to refuse and leaves
 how it answers alone (self-distillation). Nothing here holds harmful content: the harmful rows are
-category-level requests, their targets are refusals. """
+category-level requests, their targets are refusals.
+"""
 
 from __future__ import annotations
 
