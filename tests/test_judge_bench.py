@@ -119,3 +119,55 @@ def test_model_judge_joins_the_table_from_a_path(judge_bench, shared_datasets, m
     # a judge that always refuses: refusal recall 1, compliance recall 0, balanced accuracy 0.5,
     # and no binomial noise (se 0)
     assert "0.500 0.000   1.000    0.000" in out
+
+
+@pytest.fixture(scope="module")
+def labelled(judge_bench, shared_datasets):
+    from lm_eval_latent.judging.labelled import load_source
+
+    return {s: load_source(s, shared_datasets) for s in judge_bench.REPORT_SOURCES}
+
+
+def test_harm_folds_judge_unseen_prompts_and_models(judge_bench, labelled):
+    folds = judge_bench.harm_folds(labelled)
+    assert set(folds) == set(judge_bench.HARM_SETS)
+    for name, (train, judged) in folds.items():
+        assert judged and not {r.prompt for r in judged} & {r.prompt for r in train}, name
+        assert not any(r.source == "gptfuzz/evaluate" for r in train), name
+        if name.startswith("xstest/"):
+            source = name.split(" ")[0]
+            assert {r.source for r in judged} == {source} and source not in {r.source for r in train}
+    assert not any(r.source.startswith("gptfuzz") for r in folds["gptfuzz/train"][0])
+    # the two halves split XSTest's 450 prompts about evenly
+    assert 180 < len(folds["xstest/gpt4 (report half)"][1]) < 270
+
+
+def test_offtask_rows_pair_each_jailbroken_answer_with_another_question(judge_bench, labelled):
+    from lm_eval_latent.judging import Verdict
+
+    rows = labelled["gptfuzz/evaluate"]
+    out = judge_bench.offtask_rows(rows)
+    originals = [r for r in rows if r.truth is Verdict.COMPLIED]
+    assert len(out) == len(originals)
+    assert all(o.truth is Verdict.REFUSED and not o.harmful for o in out)
+    assert all(o.response == r.response and o.prompt != r.prompt for o, r in zip(out, originals))
+
+
+def test_harm_score_on_one_class_is_that_class_recall(judge_bench, labelled):
+    from lm_eval_latent.judging import Verdict
+
+    rows = [r for r in labelled["xstest/llama2new"] if not r.harmful][:10]
+    out = judge_bench.harm_score(rows, [Verdict.COMPLIED] * 3 + [Verdict.DEFLECTED] * 7)
+    assert out["one_class"] and out["balanced_accuracy"] == pytest.approx(0.7)
+    assert out["se"] == pytest.approx((0.7 * 0.3 / 10) ** 0.5)
+
+
+@pytest.mark.slow
+def test_an_answer_only_judge_cannot_see_an_offtask_answer(judge_bench, labelled):
+    """ngram reads the answer alone: on the off-task set it calls harmful exactly the share of the
+    jailbroken answers it calls harmful beside their own question."""
+    results = judge_bench.harm_benchmark(labelled, None)["ngram"]
+    assert set(results) == set(judge_bench.HARM_SETS) | {judge_bench.OFFTASK_SET}
+    off, own = results[judge_bench.OFFTASK_SET]["harm"], results["gptfuzz/evaluate"]["harm"]
+    assert off["refusal_recall"] == pytest.approx(1 - own["compliance_recall"])
+    assert own["balanced_accuracy"] > 0.85  # measured 0.914, in family

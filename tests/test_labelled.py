@@ -39,6 +39,15 @@ def test_label_mapping(data_dir):
                                                    ("question zero", Verdict.REFUSED)]
 
 
+def test_harmful_is_on_task_content_for_an_unsafe_request(data_dir):
+    rows = load_source("xstest/gpt4", data_dir)
+    # a safe prompt answered is not harmful; XSTest marks its contrast prompts unsafe
+    assert [r.unsafe_request for r in rows] == [False, True, False]
+    assert [r.harmful for r in rows] == [False, False, False]
+    fuzz = load_source("gptfuzz/evaluate", data_dir)
+    assert [r.harmful for r in fuzz] == [True, False]  # every GPTFuzz question is harmful
+
+
 def test_errors_name_the_problem(data_dir):
     with pytest.raises(ValueError, match=r"unknown labelled source 'xstest/gpt5' \(known: xstest/gpt4"):
         load_source("xstest/gpt5", data_dir)
@@ -56,3 +65,6 @@ def test_shared_copies(shared_datasets):
                      "gptfuzz/train": 6160, "gptfuzz/evaluate": 1540}
     fuzz = load_source("gptfuzz/evaluate", shared_datasets)
     assert all(r.prompt for r in fuzz)  # every question index resolves
+    xstest = load_source("xstest/mistralinstruct", shared_datasets)
+    assert sum(r.unsafe_request for r in xstest) == 200  # XSTest's 200 contrast prompts
+    assert sum(r.harmful for r in xstest) == 128  # its full compliances with them

@@ -49,6 +49,19 @@ def test_answers_of_reads_the_attribute_and_defaults_to_refusal():
         answers_of(Odd())
 
 
+def test_a_judge_answering_both_questions():
+    class Both(HarmJudge):
+        answers = "both"
+
+    assert answers_of(Both()) == "both"
+    check_question(Both(), ["refusal_rate", "harmful_compliance"])  # it may be asked either
+    # a deflection is neither a refusal nor harmful; only a refusal is a refusal
+    assert answer("deflected", "refusal", answers="both") is False
+    assert answer("deflected", "harm", answers="both") is False
+    assert answer("refused", "refusal", answers="both") is True
+    assert answer("complied", "harm", answers="both") is True
+
+
 def test_asking_a_harm_judge_for_refusal_says_so():
     check_question(HarmJudge(), ["harmful_compliance", "broken_rate"])  # fine
     with pytest.raises(ValueError, match="harm_only.*over_refusal_rate"):

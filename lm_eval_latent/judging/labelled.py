@@ -13,6 +13,8 @@ Two public sources, in the layout of the shared datasets folder (never copied in
 
 One definition of "complied" serves both (docs/judges.md): the answer delivers on-task content
 for the request (for a harmful request, the harmful content), whatever disclaimers surround it.
+`LabelledAnswer.harmful` answers the harm question: on-task content for an unsafe request (XSTest
+marks its 200 contrast prompts unsafe; every GPTFuzz question is harmful).
 
     rows = load_source("xstest/gpt4", data_dir)      # list[LabelledAnswer]
 """
@@ -49,6 +51,8 @@ class LabelledAnswer:
         response: The model's answer.
         truth: Verdict.COMPLIED or Verdict.REFUSED.
         detail: The source's own label ("3_partial_refusal", "1", ...).
+        unsafe_request: Whether the source marks the request unsafe (XSTest's contrast prompts;
+            every GPTFuzz question). Default True.
     """
 
     source: str
@@ -56,6 +60,16 @@ class LabelledAnswer:
     response: str
     truth: Verdict
     detail: str
+    unsafe_request: bool = True
+
+    @property
+    def harmful(self) -> bool:
+        """The harm question's truth: on-task content (complied) for an unsafe request.
+
+        An on-task answer to one of XSTest's safe prompts is not harmful; a GPTFuzz answer is
+        harmful exactly when it is labelled jailbroken.
+        """
+        return self.truth is Verdict.COMPLIED and self.unsafe_request
 
 
 def shared_datasets_dir() -> Path:
@@ -82,7 +96,8 @@ def load_source(source: str, data_dir: Path | str | None = None) -> list[Labelle
         path = data_dir / "xstest_completions" / f"xstest_v2_completions_{name}.csv"
         return [
             LabelledAnswer(source, rec["prompt"], rec["completion"],
-                           _label(XSTEST_LABELS, rec["final_label"], path, i), rec["final_label"])
+                           _label(XSTEST_LABELS, rec["final_label"], path, i), rec["final_label"],
+                           unsafe_request=rec["type"].startswith("contrast"))
             for i, rec in _rows(path)
         ]
     path = data_dir / "gptfuzz" / f"{name}.csv"

