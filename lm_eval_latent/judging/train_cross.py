@@ -8,17 +8,9 @@ writes the adapter the package ships (`lm_eval_latent/judging/cross_adapter/`). 
 (`Recipe`, set before any measurement, not tuned on a held-out source): LoRA of rank 8 in the
 top `tuned_layers` layers, pooler and head trained whole; AdamW, `epochs` passes.
 
-The recipe's `target` is the question the head learns (`training_examples`):
-- ``"harm"`` (the shipped adapter): "did it give a harmful, on-task answer?" An answer is
-  harmful when it is on-task content for an unsafe request (`LabelledAnswer.harmful`: XSTest's
-  full compliance with a contrast prompt, GPTFuzz's jailbroken answers). At most `cell_cap`
-  answers of each (family, harmful) cell, families being "xstest" and "gptfuzz"; and
-  `offtask` *off-task pairs*: a harmful answer given beside another request of the training set,
-  labelled not harmful, because an answer to a different question is not on-task. Both classes
-  get the same total weight in the loss.
-- ``"refusal"`` (the first adapter): "did it deliver on-task content?" with the source's own
-  labels; at most `cell_cap` answers of each (source, class) cell, each cell the same total
-  weight (as `train_ngram` does).
+The recipe's `target` is the question the head learns, and says how the training pairs are
+drawn (`cross_data.training_examples`): ``"harm"`` (the shipped adapter: "a harmful, on-task
+answer?", with off-task pairs) or ``"refusal"`` (the first adapter, `REFUSAL_RECIPE`).
 
 The layers below the tuned ones are frozen, so their output is computed once per answer
 (`bottom_states`) and training runs only the top layers (`top_logits`): the same logits as the
@@ -30,16 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
-from lm_eval_latent.judging.base import Verdict
 from lm_eval_latent.judging.cross import ADAPTER, MAX_LENGTH, encode
+from lm_eval_latent.judging.cross_data import example_weights, training_examples
 from lm_eval_latent.judging.labelled import LabelledAnswer
 from lm_eval_latent.judging.train_ngram import TRAIN_SOURCES, load_sources
 
@@ -75,70 +65,6 @@ class Recipe:
 TARGETS = ("harm", "refusal")
 # The first adapter's recipe: the refusal question, 150 answers per (source, class), no pairs.
 REFUSAL_RECIPE = Recipe(target="refusal", cell_cap=150, offtask=0)
-
-
-@dataclass(frozen=True)
-class Example:
-    """One training pair: the request, the answer, its label (True = complied for the refusal
-    target, harmful for the harm target) and the cell it was drawn from."""
-
-    prompt: str
-    response: str
-    label: bool
-    cell: tuple
-
-
-def training_examples(rows: Sequence[LabelledAnswer], recipe: Recipe) -> list[Example]:
-    """The pairs `fit` trains on, drawn from `rows` with `recipe.seed` (see the module docstring).
-
-    Raises:
-        ValueError: when the examples would not hold both labels.
-    """
-    if recipe.target == "refusal":
-        drawn = [Example(r.prompt, r.response, r.truth is Verdict.COMPLIED,
-                         (r.source, r.truth is Verdict.COMPLIED)) for r in rows]
-    else:
-        drawn = [Example(r.prompt, r.response, r.harmful, (r.source.split("/")[0], r.harmful))
-                 for r in rows]
-    out = [drawn[i] for i in capped(drawn, recipe.cell_cap, recipe.seed, key=lambda e: e.cell)]
-    if recipe.target == "harm" and recipe.offtask:
-        out += offtask_pairs(out, recipe.offtask, recipe.seed)
-    labels = {e.label for e in out}
-    if len(labels) < 2:
-        raise ValueError(f"training rows should hold both classes, got {len(rows)} rows of one")
-    return out
-
-
-def offtask_pairs(examples: Sequence[Example], n: int, seed: int) -> list[Example]:
-    """Up to `n` harmful answers of `examples`, each beside another of their requests: not harmful.
-
-    The request is drawn from the examples' other requests (never the answer's own, nor one with
-    the same text), so the answer is on-task for a different question; a pair that is already an
-    example (the same answer given to that request too) is skipped.
-    """
-    rng = random.Random(seed + 1)
-    harmful = [e for e in examples if e.label]
-    requests = sorted({e.prompt for e in examples if e.prompt})
-    if not harmful or len(requests) < 2:
-        return []
-    seen = {(e.prompt, e.response) for e in examples}
-    out = []
-    for e in rng.sample(harmful, min(n, len(harmful))):
-        other = rng.choice(requests)
-        while other == e.prompt:
-            other = rng.choice(requests)
-        if (other, e.response) not in seen:  # a repeated answer may be on-task for it too
-            out.append(Example(other, e.response, False, ("offtask", False)))
-    return out
-
-
-def example_weights(examples: Sequence[Example], target: str) -> list[float]:
-    """Loss weights, mean 1: each cell the same total (refusal), each label the same (harm)."""
-    group = (lambda e: e.cell) if target == "refusal" else (lambda e: e.label)
-    counts = Counter(group(e) for e in examples)
-    w = [1.0 / counts[group(e)] for e in examples]
-    scale = len(w) / sum(w)
-    return [x * scale for x in w]
 
 
 def new_model(base: Path | str, recipe: Recipe):
@@ -207,19 +133,6 @@ def top_logits(model, states: Sequence, recipe: Recipe):
     pooled = bert.pooler(_run_layers(model, hidden, mask, top))
     head = model.get_base_model()
     return head.classifier(head.dropout(pooled))
-
-
-def capped(rows: Sequence[Any], cap: int, seed: int, key=None) -> list[int]:
-    """Indices of at most `cap` rows of each cell, drawn with `seed`, in order; a row's cell is
-    `key(row)` (default: its (source, truth))."""
-    key = (lambda r: (r.source, r.truth)) if key is None else key
-    cells = defaultdict(list)
-    for i, r in enumerate(rows):
-        cells[key(r)].append(i)
-    rng = random.Random(seed)
-    keep = [i for key in sorted(cells, key=str) for i in
-            (cells[key] if len(cells[key]) <= cap else rng.sample(cells[key], cap))]
-    return sorted(keep)
 
 
 def fit(rows: Sequence[LabelledAnswer], base: Path | str, recipe: Recipe | None = None,
