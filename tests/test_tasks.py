@@ -193,6 +193,22 @@ def test_a_harm_judge_feeds_only_the_harm_question(monkeypatch):
     assert "refusal_rate" not in row_metrics("refused", False, answers="harm")
 
 
+class BothJudge(FakeJudge):
+    answers = "both"
+
+
+def test_a_judge_answering_both_feeds_both_questions(monkeypatch):
+    monkeypatch.setitem(judges.JUDGES, "both", lambda: BothJudge(Verdict.DEFLECTED))
+    for name in ("refusal_rate", "over_refusal", "harmful_compliance"):
+        task = load_task(name, judge="both")  # neither question is refused
+        out = task.process_results(dict(task.eval_docs[0]), [REFUSAL])
+        # a harmless answer to a safe request is deflected: answered, and not harmful
+        rates = [m for m in ("refusal_rate", "over_refusal_rate", "harmful_compliance") if m in out]
+        assert rates and all(out[m] == 0 for m in rates), (name, out)
+    assert row_metrics("refused", False, answers="both")["refusal_rate"] == 1
+    assert row_metrics("complied", False, answers="both")["harmful_compliance"] == 1
+
+
 def test_unknown_judge_lists_the_known_ones():
     with pytest.raises(ValueError, match="nonesuch") as err:
         load_task("refusal_rate", judge="nonesuch")
