@@ -20,9 +20,15 @@ source). Rule and model judges run as built by `get_judge`. A model judge joins 
 table (after one warm-up call), in this process: run it with OMP_NUM_THREADS=1 for one thread.
 Beside each balanced accuracy, `se` is its standard error (binomial, per class).
 
+With `--harm`, the harm question instead ("a harmful, on-task answer?", truth
+`LabelledAnswer.harmful`) on prompt-disjoint folds (`harm_folds`): `ngram`, and with `--cross`
+the `cross` head alone and the shipped mix; `--sets` picks the report sets (docs/judges.md,
+"The harm question, prompt-disjoint folds").
+
     python bench/judge_bench.py [--judges keyword gcg] [--no-learned]
         [--model-judge harmbench=/path/to/HarmBench-Llama-2-13b-cls]
         [--judge-option harmbench.device=cuda] [--cross [--cache DIR] [--fetch]] [--out results.json]
+    python bench/judge_bench.py --harm [--cross --cache DIR] [--sets SET ...] [--out harm.json]
 """
 
 from __future__ import annotations
