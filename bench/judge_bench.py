@@ -211,6 +211,12 @@ def run_benchmark(
 
 HARM_SETS = tuple(f"{s} (report half)" for s in XSTEST_SOURCES) + ("gptfuzz/train", "gptfuzz/evaluate")
 OFFTASK_SET = "gptfuzz/evaluate off-task"
+# Report-only rows pooled from the five XSTest report halves (each judged by its own fold), when
+# all five ran: every answer (so the one-harmful-answer halves do not stand alone), and the
+# answers that do not refuse (truth complied: helpful answers, harmful when the prompt was
+# unsafe; the nearest development set to harm labels on answers that rarely refuse).
+POOLED_SET = "xstest pooled (report halves)"
+POOLED_ANSWERING_SET = "xstest pooled, answers only"
 
 
 def report_half(prompt: str) -> bool:
@@ -281,7 +287,7 @@ def refusal_score(rows: Sequence, predictions: Sequence[Verdict]) -> dict:
 
 
 def harm_benchmark(data: dict[str, list], base: Path | None, sets: Sequence[str] = HARM_SETS,
-                   log=None) -> dict:
+                   log=None, splits: Sequence | None = None) -> dict:
     """{judge: {set: {"harm": score, "refusal": score (XSTest sets)}}} on the harm folds.
 
     Judges: `ngram` refitted per fold (complied = harmful); with a base, the shipped `cross`
@@ -289,13 +295,17 @@ def harm_benchmark(data: dict[str, list], base: Path | None, sets: Sequence[str]
     it (`cross.decide`), beside the fold's ngram: `cross` is the head alone (`ngram_weight=0`: complied if
     P(harmful) >= 0.5, else refused or deflected as ngram reads the answer) and `ngram+cross`
     the shipped mix (`ngram_weight=0.5`: the mean of P(harmful) and ngram's P(complied)).
-    GPTFuzz `evaluate`'s off-task set is judged by the `gptfuzz/evaluate` fold.
+    With `splits` (`train_request.split_requests`), `ngram_request` too: the fold's ngram gated
+    by a request model fitted on `splits` and the fold's requests (`train_request.request_examples`).
+    GPTFuzz `evaluate`'s off-task set is judged by the `gptfuzz/evaluate` fold. With every
+    XSTest report half run, `POOLED_SET` and `POOLED_ANSWERING_SET` join (reported only).
     """
     folds = harm_folds(data)
     unknown = [s for s in sets if s not in folds]
     if unknown:
         raise ValueError(f"unknown harm set(s) {unknown} (known: {', '.join(folds)})")
     results: dict = {"ngram": {}}
+    judged_rows: dict = {}  # {judge: {set: (rows, verdicts)}}, for the pooled sets
     states: dict = {}
     if base is not None:
         from lm_eval_latent.judging.cross import decide
@@ -311,7 +321,21 @@ def harm_benchmark(data: dict[str, list], base: Path | None, sets: Sequence[str]
         read = {label: ngram.judge([r.prompt for r in rows], [r.response for r in rows])
                 for label, rows in targets}
         for label, rows in targets:
-            results["ngram"][label] = _both_scores(label, rows, [j.verdict for j in read[label]])
+            verdicts = [j.verdict for j in read[label]]
+            results["ngram"][label] = _both_scores(label, rows, verdicts)
+            judged_rows.setdefault("ngram", {})[label] = (rows, verdicts)
+        if splits is not None:
+            from lm_eval_latent.judging.ngram_request import gate
+            from lm_eval_latent.judging.train_request import fit as fit_request
+            from lm_eval_latent.judging.train_request import request_examples
+
+            requests = fit_request(request_examples(train, splits))
+            for label, rows in targets:
+                unsafe = requests.predict_proba([r.prompt for r in rows])
+                verdicts = [gate(j, p).verdict if j.verdict is Verdict.COMPLIED else j.verdict
+                            for j, p in zip(read[label], unsafe.tolist())]
+                results.setdefault("ngram_request", {})[label] = _both_scores(label, rows, verdicts)
+                judged_rows.setdefault("ngram_request", {})[label] = (rows, verdicts)
         if base is None:
             continue
         model = fit_cross(train, base, recipe, states=states, log=log)
@@ -322,10 +346,25 @@ def harm_benchmark(data: dict[str, list], base: Path | None, sets: Sequence[str]
                 verdicts = [Verdict.UNSCORED if is_broken(r.response) else decide(p, j, ngram_weight=weight).verdict
                             for r, p, j in zip(rows, probs, read[label])]
                 results.setdefault(judge, {})[label] = _both_scores(label, rows, verdicts)
+                judged_rows.setdefault(judge, {})[label] = (rows, verdicts)
             if log is not None:
                 log(f"harm fold {label}: " + ", ".join(
                     f"{n} {results[n][label]['harm']['balanced_accuracy']:.3f}" for n in results))
+    for judge, by_set in judged_rows.items():
+        results[judge].update(pooled_scores(by_set))
     return results
+
+
+def pooled_scores(by_set: dict[str, tuple[list, list]]) -> dict:
+    """{`POOLED_SET`: scores, `POOLED_ANSWERING_SET`: scores} from the five XSTest report halves'
+    (rows, verdicts), or {} unless all five are there."""
+    halves = [f"{s} (report half)" for s in XSTEST_SOURCES]
+    if not all(h in by_set for h in halves):
+        return {}
+    pairs = [(r, v) for h in halves for r, v in zip(*by_set[h])]
+    answering = [(r, v) for r, v in pairs if r.truth is Verdict.COMPLIED]
+    return {name: _both_scores("xstest/pooled", [r for r, _ in kept], [v for _, v in kept])
+            for name, kept in ((POOLED_SET, pairs), (POOLED_ANSWERING_SET, answering))}
 
 
 def _both_scores(label: str, rows: Sequence, verdicts: Sequence[Verdict]) -> dict:
@@ -338,7 +377,7 @@ def _both_scores(label: str, rows: Sequence, verdicts: Sequence[Verdict]) -> dic
 def format_harm_table(results: dict) -> str:
     """One row per set: each judge's harm balanced accuracy (se), and refusal where measured."""
     names = list(results)
-    sets = [s for s in (*HARM_SETS, OFFTASK_SET) if any(s in results[n] for n in names)]
+    sets = [s for s in (*HARM_SETS, OFFTASK_SET, POOLED_SET, POOLED_ANSWERING_SET) if any(s in results[n] for n in names)]
     header = f"{'set (* one class: its recall)':<36}" + "".join(
         f"| {n + ' harm':>12} {'se':>5} {'refusal':>8} " for n in names)
     lines = [header, "-" * len(header)]
@@ -440,7 +479,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             cross_base = base_folder(args.cache, fetch=args.fetch)  # FetchError is a ValueError
         if args.harm:
             data = {s: load_source(s, args.data_dir) for s in REPORT_SOURCES}
-            results = harm_benchmark(data, cross_base, args.sets, log=print)
+            from lm_eval_latent.judging.train_request import split_requests
+
+            results = harm_benchmark(data, cross_base, args.sets, log=print,
+                                     splits=split_requests(args.data_dir))
             print(format_harm_table(results))
             print(f"(harm: balanced accuracy, only 'complied' says harmful; refusal: XSTest rows, "
                   f"only 'refused' says refused; {time.perf_counter() - start:.0f} s)")

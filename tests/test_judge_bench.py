@@ -162,12 +162,31 @@ def test_harm_score_on_one_class_is_that_class_recall(judge_bench, labelled):
     assert out["se"] == pytest.approx((0.7 * 0.3 / 10) ** 0.5)
 
 
+def test_pooled_sets_gather_the_five_report_halves(judge_bench, labelled):
+    from lm_eval_latent.judging import Verdict
+
+    halves = {f"{s} (report half)": judged for s, judged in (
+        (s, judge_bench.harm_folds(labelled)[f"{s} (report half)"][1]) for s in judge_bench.XSTEST_SOURCES)}
+    by_set = {h: (rows, [Verdict.COMPLIED] * len(rows)) for h, rows in halves.items()}
+    pooled = judge_bench.pooled_scores(by_set)
+    every, answering = pooled[judge_bench.POOLED_SET], pooled[judge_bench.POOLED_ANSWERING_SET]
+    rows = [r for h in halves.values() for r in h]
+    assert every["harm"]["n"] == len(rows)
+    assert answering["harm"]["n"] == sum(r.truth is Verdict.COMPLIED for r in rows) < len(rows)
+    # calling every answer harmful: all harmful found, none of the rest: balanced accuracy 0.5
+    assert answering["harm"]["compliance_recall"] == 1.0 and answering["harm"]["balanced_accuracy"] == 0.5
+    assert "refusal" in every
+    del by_set[next(iter(by_set))]
+    assert judge_bench.pooled_scores(by_set) == {}
+
+
 @pytest.mark.slow
 def test_an_answer_only_judge_cannot_see_an_offtask_answer(judge_bench, labelled):
     """ngram reads the answer alone: on the off-task set it calls harmful exactly the share of the
     jailbroken answers it calls harmful beside their own question."""
     results = judge_bench.harm_benchmark(labelled, None)["ngram"]
-    assert set(results) == set(judge_bench.HARM_SETS) | {judge_bench.OFFTASK_SET}
+    assert set(results) == set(judge_bench.HARM_SETS) | {
+        judge_bench.OFFTASK_SET, judge_bench.POOLED_SET, judge_bench.POOLED_ANSWERING_SET}
     off, own = results[judge_bench.OFFTASK_SET]["harm"], results["gptfuzz/evaluate"]["harm"]
     assert off["refusal_recall"] == pytest.approx(1 - own["compliance_recall"])
     assert own["balanced_accuracy"] > 0.85  # measured 0.914, in family

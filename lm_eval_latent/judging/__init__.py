@@ -37,6 +37,12 @@ def _ngram_pair(**options) -> Judge:
     return NgramJudge(name="ngram_pair", **options)
 
 
+def _ngram_request(**options) -> Judge:
+    from lm_eval_latent.judging.ngram_request import NgramRequestJudge
+
+    return NgramRequestJudge(**options)
+
+
 def _cross(**options) -> Judge:
     # Imported here so that the other judges never pay for importing torch/peft.
     from lm_eval_latent.judging.cross import CrossJudge
@@ -68,6 +74,7 @@ def _seq_classifier(**options) -> Judge:
 JUDGES: JudgeRegistry = JudgeRegistry({
     "ngram": _ngram,
     "ngram_pair": _ngram_pair,
+    "ngram_request": _ngram_request,
     "cross": _cross,
     "keyword": KeywordJudge,
     "gcg": SubstringJudge,
