@@ -109,6 +109,7 @@ def test_wheel_contents(wheel):
     assert f"{zoo}/dissociated/nudge.pt" in names
     assert "lm_eval_latent/judging/ngram_weights.npz" in names  # the default judge's weights
     assert "lm_eval_latent/judging/ngram_pair_weights.npz" in names
+    assert "lm_eval_latent/judging/request_weights.npz" in names  # ngram_request's request model
     for part in ("adapter_config.json", "adapter_model.safetensors", "recipe.json"):  # the cross judge's adapter
         assert f"lm_eval_latent/judging/cross_adapter/{part}" in names, part
     # Data folders stay data: no __init__.py makes them import as code.

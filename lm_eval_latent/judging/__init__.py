@@ -4,7 +4,9 @@
     judge.judge(prompts, responses)  # -> list[Judgement]
 
 Known judges: "ngram" (default: a logistic regression over hashed n-grams, shipped weights,
-offline), "ngram_pair" (the same reading the request beside the answer), "cross" (a LoRA-tuned
+offline), "ngram_pair" (the same reading the request beside the answer), "ngram_request" (ngram
+gated by a request model: an on-task answer to a request it calls safe is deflected, not
+harmful; it answers both questions), "cross" (a LoRA-tuned
 MiniLM cross-encoder over request and answer for the harm question, mixed with ngram; it answers
 both questions; its base comes from a PyPI wheel, fetched once),
 "keyword" (offline patterns), "gcg" (the GCG test-prefix substring baseline), and
