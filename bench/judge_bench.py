@@ -21,9 +21,11 @@ table (after one warm-up call), in this process: run it with OMP_NUM_THREADS=1 f
 Beside each balanced accuracy, `se` is its standard error (binomial, per class).
 
 With `--harm`, the harm question instead ("a harmful, on-task answer?", truth
-`LabelledAnswer.harmful`) on prompt-disjoint folds (`harm_folds`): `ngram`, and with `--cross`
-the `cross` head alone and the shipped mix; `--sets` picks the report sets (docs/judges.md,
-"The harm question, prompt-disjoint folds").
+`LabelledAnswer.harmful`) on prompt-disjoint folds (`harm_folds`): `ngram`, `ngram_request`
+(its request model fitted per fold on the fold's requests and the shared request splits), and
+with `--cross` the `cross` head alone and the shipped mix; `--sets` picks the report sets; with
+all five XSTest sets, two pooled XSTest rows join (docs/judges.md, "The harm question,
+prompt-disjoint folds").
 
     python bench/judge_bench.py [--judges keyword gcg] [--no-learned]
         [--model-judge harmbench=/path/to/HarmBench-Llama-2-13b-cls]

@@ -80,6 +80,13 @@ def shared_datasets_dir() -> Path:
     return Path(__file__).resolve().parents[3] / "shared" / "datasets"
 
 
+def add_data_dir_argument(parser) -> None:
+    """The training scripts' ``--data-dir`` option (an `argparse` parser)."""
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="the shared datasets folder (default: $LM_EVAL_LATENT_SHARED, "
+                             "else <repo>/../shared/datasets)")
+
+
 def load_source(source: str, data_dir: Path | str | None = None) -> list[LabelledAnswer]:
     """All labelled answers of one source.
 

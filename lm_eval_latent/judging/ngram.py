@@ -42,6 +42,26 @@ _APOSTROPHES = str.maketrans(
 _TOKEN_PATTERN = r"(?u)\b\w+\b|[^\w\s]"
 
 
+def check_positive_ints(settings, fields: Sequence[str]) -> None:
+    """Raise ValueError naming the first of `fields` of `settings` that is not a positive int."""
+    for field in fields:
+        value = getattr(settings, field)
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"`{field}` should be a positive integer, got {value!r}")
+
+
+def hashing_vectorizers(n_features: int, token_pattern: str | None = None):
+    """(words, chars): binary, unsigned scikit-learn `HashingVectorizer`s of `n_features` buckets
+    for word 1-2-grams (`token_pattern`, default scikit-learn's) and character 3-5-grams within
+    words. Both lower-case."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    common = {"n_features": n_features, "alternate_sign": False, "binary": True}
+    pattern = {} if token_pattern is None else {"token_pattern": token_pattern}
+    return (HashingVectorizer(ngram_range=(1, 2), **pattern, **common),
+            HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **common))
+
+
 @dataclass(frozen=True)
 class NgramFeatures:
     """How an answer becomes a sparse feature vector; saved with the weights it was trained for.
@@ -57,10 +77,7 @@ class NgramFeatures:
     max_chars: int = 2000
 
     def __post_init__(self) -> None:
-        for field in ("n_features", "opening_chars", "max_chars"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{field}` should be a positive integer, got {value!r}")
+        check_positive_ints(self, ("n_features", "opening_chars", "max_chars"))
 
     @property
     def size(self) -> int:
@@ -70,11 +87,8 @@ class NgramFeatures:
     def transform(self, texts: Sequence[str]):
         """A scipy CSR matrix, one row per text."""
         import scipy.sparse as sp
-        from sklearn.feature_extraction.text import HashingVectorizer
 
-        common = {"n_features": self.n_features, "alternate_sign": False, "binary": True}
-        words = HashingVectorizer(ngram_range=(1, 2), token_pattern=_TOKEN_PATTERN, **common)
-        chars = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **common)
+        words, chars = hashing_vectorizers(self.n_features, _TOKEN_PATTERN)
         full = [t.translate(_APOSTROPHES)[: self.max_chars] for t in texts]
         opening = [t[: self.opening_chars] for t in full]
         blocks = [words.transform(full), words.transform(opening), chars.transform(opening)]
@@ -117,8 +131,8 @@ class NgramModel:
             logit = logit + overlap_features(prompts, texts) @ self.request_weight.astype(np.float64)
         return expit(logit)
 
-    def save(self, path: Path | str) -> None:
-        """Write weights and feature settings to a compressed .npz file."""
+    def save(self, path) -> None:
+        """Write weights and feature settings to a compressed .npz file (a path or a binary file)."""
         extra = {} if self.request_weight is None else {
             "request_weight": self.request_weight.astype(np.float64)}
         np.savez_compressed(path, weight=self.weight.astype(np.float32), bias=np.float64(self.bias),
@@ -131,18 +145,26 @@ class NgramModel:
         Raises:
             FileNotFoundError: naming the path and the training command.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"n-gram judge weights not found at {path}; train them with "
-                "`python -m lm_eval_latent.judging.train_ngram --out PATH`"
-            )
-        with np.load(path, allow_pickle=False) as f:
-            features = NgramFeatures(n_features=int(f["n_features"]),
-                                     opening_chars=int(f["opening_chars"]),
-                                     max_chars=int(f["max_chars"]))
-            request = f["request_weight"].astype(np.float64) if "request_weight" in f else None
-            return cls(features, f["weight"].astype(np.float32), float(f["bias"]), request)
+        f = read_weights(path, "n-gram judge weights", "train_ngram")
+        features = NgramFeatures(n_features=int(f["n_features"]), opening_chars=int(f["opening_chars"]),
+                                 max_chars=int(f["max_chars"]))
+        request = f["request_weight"].astype(np.float64) if "request_weight" in f else None
+        return cls(features, f["weight"].astype(np.float32), float(f["bias"]), request)
+
+
+def read_weights(path: Path | str, what: str, trainer: str) -> dict[str, np.ndarray]:
+    """The arrays of an .npz weights file (no pickle).
+
+    Raises:
+        FileNotFoundError: naming `what`, the path and the training command
+            (``python -m lm_eval_latent.judging.<trainer>``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found at {path}; train them with "
+                                f"`python -m lm_eval_latent.judging.{trainer} --out PATH`")
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
 
 
 class NgramJudge:

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lm_eval_latent.judging.ngram import check_positive_ints, hashing_vectorizers, read_weights
+
 REQUEST_WEIGHTS = Path(__file__).with_name("request_weights.npz")
 
 
@@ -39,10 +41,7 @@ class RequestFeatures:
     max_chars: int = 1000
 
     def __post_init__(self) -> None:
-        for field in ("n_features", "max_chars"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"`{field}` should be a positive integer, got {value!r}")
+        check_positive_ints(self, ("n_features", "max_chars"))
 
     @property
     def size(self) -> int:
@@ -52,11 +51,8 @@ class RequestFeatures:
     def transform(self, requests: Sequence[str]):
         """A scipy CSR matrix, one row per request."""
         import scipy.sparse as sp
-        from sklearn.feature_extraction.text import HashingVectorizer
 
-        common = {"n_features": self.n_features, "alternate_sign": False, "binary": True}
-        words = HashingVectorizer(ngram_range=(1, 2), **common)
-        chars = HashingVectorizer(analyzer="char_wb", ngram_range=(3, 5), **common)
+        words, chars = hashing_vectorizers(self.n_features)
         texts = [(r or "")[: self.max_chars] for r in requests]
         return sp.hstack([words.transform(texts), chars.transform(texts)], format="csr")
 
@@ -84,8 +80,8 @@ class RequestModel:
         empty = np.array([not (r or "").strip() for r in requests])
         return np.where(empty, 1.0, p)
 
-    def save(self, path: Path | str) -> None:
-        """Write weights and feature settings to a compressed .npz file."""
+    def save(self, path) -> None:
+        """Write weights and feature settings to a compressed .npz file (a path or a binary file)."""
         np.savez_compressed(path, weight=self.weight.astype(np.float32), bias=np.float64(self.bias),
                             **{k: np.int64(v) for k, v in asdict(self.features).items()})
 
@@ -96,11 +92,6 @@ class RequestModel:
         Raises:
             FileNotFoundError: naming the path and the training command.
         """
-        path = Path(path)
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"request model weights not found at {path}; train them with "
-                "`python -m lm_eval_latent.judging.train_request --out PATH`")
-        with np.load(path, allow_pickle=False) as f:
-            features = RequestFeatures(n_features=int(f["n_features"]), max_chars=int(f["max_chars"]))
-            return cls(features, f["weight"].astype(np.float32), float(f["bias"]))
+        f = read_weights(path, "request model weights", "train_request")
+        features = RequestFeatures(n_features=int(f["n_features"]), max_chars=int(f["max_chars"]))
+        return cls(features, f["weight"].astype(np.float32), float(f["bias"]))

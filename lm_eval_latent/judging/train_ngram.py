@@ -15,6 +15,7 @@ the model also reads the request (`request_overlap.py`) and the default output i
 from __future__ import annotations
 
 import argparse
+import io
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -27,10 +28,12 @@ from lm_eval_latent.judging.labelled import (
     GPTFUZZ_SOURCES,
     XSTEST_SOURCES,
     LabelledAnswer,
+    add_data_dir_argument,
     load_source,
 )
 from lm_eval_latent.judging.ngram import PAIR_WEIGHTS, WEIGHTS, NgramFeatures, NgramModel
 from lm_eval_latent.judging.request_overlap import overlap_features
+from lm_eval_latent.outputs import write_bytes_atomic
 
 TRAIN_SOURCES = XSTEST_SOURCES + ("gptfuzz/train",)
 HELD_OUT_SOURCE = GPTFUZZ_SOURCES[1]
@@ -87,9 +90,7 @@ def load_sources(sources: Sequence[str], data_dir: Path | str | None = None) -> 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="the shared datasets folder (default: $LM_EVAL_LATENT_SHARED, "
-                             "else <repo>/../shared/datasets)")
+    add_data_dir_argument(parser)
     parser.add_argument("--out", type=Path, default=None,
                         help="default: the shipped ngram_weights.npz (ngram_pair_weights.npz with --pair)")
     parser.add_argument("--pair", action="store_true",
@@ -103,10 +104,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     model = fit(rows, pair=args.pair)
-    # Write next to the target, then move, so a failed run leaves the old weights in place.
-    tmp = args.out.with_name(args.out.name + ".tmp.npz")
-    model.save(tmp)
-    tmp.replace(args.out)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    write_bytes_atomic(args.out, buffer.getvalue())  # a failed run leaves the old weights in place
     counts = Counter(r.source for r in rows)
     print(f"trained on {len(rows)} answers ({', '.join(f'{s}: {n}' for s, n in counts.items())})")
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e6:.1f} MB)")

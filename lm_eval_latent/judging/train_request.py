@@ -20,6 +20,7 @@ fold's labelled rows only.
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import sys
 from collections import Counter
@@ -29,9 +30,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lm_eval_latent.judging.labelled import LabelledAnswer, shared_datasets_dir
+from lm_eval_latent.judging.labelled import LabelledAnswer, add_data_dir_argument, shared_datasets_dir
 from lm_eval_latent.judging.request_harm import REQUEST_WEIGHTS, RequestFeatures, RequestModel
 from lm_eval_latent.judging.train_ngram import C, TRAIN_SOURCES, load_sources
+from lm_eval_latent.outputs import write_bytes_atomic
 
 SPLITS = {"harmful_train.json": True, "harmless_val.json": False}  # file: unsafe
 
@@ -108,9 +110,7 @@ def fit(examples: Sequence[RequestExample], features: RequestFeatures | None = N
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="the shared datasets folder (default: $LM_EVAL_LATENT_SHARED, "
-                             "else <repo>/../shared/datasets)")
+    add_data_dir_argument(parser)
     parser.add_argument("--out", type=Path, default=REQUEST_WEIGHTS,
                         help="default: the shipped request_weights.npz")
     args = parser.parse_args(argv)
@@ -120,10 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     model = fit(examples)
-    # Write next to the target, then move, so a failed run leaves the old weights in place.
-    tmp = args.out.with_name(args.out.name + ".tmp.npz")
-    model.save(tmp)
-    tmp.replace(args.out)
+    buffer = io.BytesIO()
+    model.save(buffer)
+    write_bytes_atomic(args.out, buffer.getvalue())  # a failed run leaves the old weights in place
     counts = Counter((e.group, "unsafe" if e.unsafe else "safe") for e in examples)
     print(f"trained on {len(examples)} requests ("
           + ", ".join(f"{g} {label}: {n}" for (g, label), n in sorted(counts.items())) + ")")
