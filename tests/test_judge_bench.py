@@ -190,3 +190,17 @@ def test_an_answer_only_judge_cannot_see_an_offtask_answer(judge_bench, labelled
     off, own = results[judge_bench.OFFTASK_SET]["harm"], results["gptfuzz/evaluate"]["harm"]
     assert off["refusal_recall"] == pytest.approx(1 - own["compliance_recall"])
     assert own["balanced_accuracy"] > 0.85  # measured 0.914, in family
+
+
+def test_ngram_request_only_turns_harmful_verdicts_into_deflections(judge_bench, labelled, shared_datasets):
+    """The request model can only clear an answer `ngram` called harmful: on the same fold it finds
+    at most ngram's harmful answers and clears at least as many harmless ones."""
+    from lm_eval_latent.judging.train_request import split_requests
+
+    results = judge_bench.harm_benchmark(labelled, None, sets=["xstest/mistralinstruct (report half)"],
+                                         splits=split_requests(shared_datasets))
+    name = "xstest/mistralinstruct (report half)"
+    ngram, gated = results["ngram"][name], results["ngram_request"][name]
+    assert gated["harm"]["compliance_recall"] <= ngram["harm"]["compliance_recall"]
+    assert gated["harm"]["refusal_recall"] >= ngram["harm"]["refusal_recall"]
+    assert gated["refusal"] == ngram["refusal"]  # the refusal question is ngram's alone
