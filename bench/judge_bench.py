@@ -432,9 +432,28 @@ def _key_values(items: Sequence[str], flag: str) -> list[tuple[str, str]]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key or not value:
-            raise SystemExit(f"error: {flag} {item!r} should look like KEY=VALUE")
+            raise ValueError(f"{flag} {item!r} should look like KEY=VALUE")
         pairs.append((key, value))
     return pairs
+
+
+def judge_options(items: Sequence[str]) -> dict[str, dict]:
+    """{judge: {option: value}} from ``--judge-option NAME.KEY=VALUE`` items (values parsed as
+    JSON when they are). Raises ValueError for a malformed item."""
+    options: dict[str, dict] = {}
+    for key, value in _key_values(items, "--judge-option"):
+        name, dot, option = key.partition(".")
+        if not dot or not option:
+            raise ValueError(f"--judge-option {key!r} should look like NAME.KEY=VALUE")
+        options.setdefault(name, {})[option] = _parse_value(value)
+    return options
+
+
+def write_results(path: Path | None, results: dict) -> None:
+    """Write `results` as JSON to `path` (nothing when None) and say so."""
+    if path is not None:
+        path.write_text(json.dumps(results, indent=2) + "\n")
+        print(f"wrote {path}")
 
 
 def _parse_value(value: str):
@@ -466,14 +485,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None, help="write the numbers as JSON here")
     args = parser.parse_args(argv)
-    options: dict[str, dict] = {}
-    for key, value in _key_values(args.judge_option, "--judge-option"):
-        name, dot, option = key.partition(".")
-        if not dot or not option:
-            raise SystemExit(f"error: --judge-option {key!r} should look like NAME.KEY=VALUE")
-        options.setdefault(name, {})[option] = _parse_value(value)
     start = time.perf_counter()
     try:
+        options = judge_options(args.judge_option)
         cross_base = None
         if args.cross:
             from lm_eval_latent.judging.minilm import base_folder
@@ -488,9 +502,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(format_harm_table(results))
             print(f"(harm: balanced accuracy, only 'complied' says harmful; refusal: XSTest rows, "
                   f"only 'refused' says refused; {time.perf_counter() - start:.0f} s)")
-            if args.out is not None:
-                args.out.write_text(json.dumps(results, indent=2) + "\n")
-                print(f"wrote {args.out}")
+            write_results(args.out, results)
             return 0
         results = run_benchmark(args.judges, not args.no_learned,
                                 dict(_key_values(args.model_judge, "--model-judge")),
@@ -500,9 +512,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print(format_table(results))
     print(f"(bal_acc per judge; unscored counts as wrong; {time.perf_counter() - start:.0f} s)")
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    write_results(args.out, results)
     return 0
 
 

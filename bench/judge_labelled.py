@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import sys
 import time
 from collections.abc import Sequence
@@ -30,7 +29,7 @@ from pathlib import Path
 
 import jsonlines
 
-from judge_bench import Timer, _key_values, _parse_value, harm_score  # bench/ is on sys.path
+from judge_bench import Timer, harm_score, judge_options, write_results  # bench/ is on sys.path
 from lm_eval_latent.judging import Verdict, get_judge
 from lm_eval_latent.judging.labelled import LabelledAnswer
 
@@ -114,17 +113,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
     try:
-        options: dict[str, dict] = {}
-        for key, value in _key_values(args.judge_option, "--judge-option"):
-            name, dot, option = key.partition(".")
-            if not dot or not option:
-                raise ValueError(f"--judge-option {key!r} should look like NAME.KEY=VALUE")
-            options.setdefault(name, {})[option] = _parse_value(value)
+        options = judge_options(args.judge_option)
         rows = read_rows(args.file, args.request_column, args.answer_column, args.label_column, args.harmful)
         judges = {name: get_judge(name, **options.get(name, {})) for name in args.judges}
-    except SystemExit as err:  # judge_bench._key_values: a malformed KEY=VALUE, message included
-        print(err, file=sys.stderr)
-        return 2
     except (FileNotFoundError, ValueError, TypeError) as err:  # TypeError: an option a judge lacks
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -132,9 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(format_results(results, rows))
     print(f"(harm question: only 'complied' says harmful; unscored counts as wrong; "
           f"{time.perf_counter() - start:.0f} s)")
-    if args.out is not None:
-        args.out.write_text(json.dumps(results, indent=2) + "\n")
-        print(f"wrote {args.out}")
+    write_results(args.out, results)
     return 0
 
 

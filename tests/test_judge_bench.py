@@ -77,8 +77,10 @@ def test_folds_never_fit_on_the_source_they_judge(judge_bench):
 def test_cli_exits_2_on_missing_data(judge_bench, tmp_path, capsys):
     assert judge_bench.main(["--no-learned", "--data-dir", str(tmp_path)]) == 2
     assert "not found" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="NAME.KEY=VALUE"):
-        judge_bench.main(["--no-learned", "--judge-option", "device=cuda"])
+    assert judge_bench.main(["--no-learned", "--judge-option", "device=cuda"]) == 2
+    assert "NAME.KEY=VALUE" in capsys.readouterr().err
+    assert judge_bench.main(["--no-learned", "--model-judge", "harmbench"]) == 2
+    assert "--model-judge 'harmbench' should look like KEY=VALUE" in capsys.readouterr().err
 
 
 @pytest.mark.slow
