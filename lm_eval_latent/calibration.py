@@ -21,7 +21,8 @@ simple random sample would bias se and sp whenever the strata are sampled uneven
 
 Intervals: a, b and p are each drawn from their Jeffreys posterior, Beta(k + 1/2, n - k + 1/2),
 `n_resamples` times (a parametric bootstrap); se, sp and pi are computed on each draw and the
-interval is the percentile one. So the corrected rate's interval carries the judge's error as
+interval is the percentile one, widened to hold the estimate when it sits at 0 or 1 (labels
+that all agree: `_interval`). So the corrected rate's interval carries the judge's error as
 measured on the labels (few labels: wide) and the sampling error of the rate itself.
 
 Pure functions on counts; no model code.
@@ -126,7 +127,12 @@ class Calibration:
 
 
 def _judge_error(p, a, b):
-    """(se, sp, pi) from the apparent rate p and the per-verdict shares truly yes a, b."""
+    """(se, sp, pi) from the apparent rate p and the per-verdict shares truly yes a, b.
+
+    se is NaN where no row is truly yes (pi = 0), sp where every row is (pi = 1).
+    """
+    # As arrays, so that a 0/0 of plain floats (every label "yes") gives NaN, not ZeroDivisionError.
+    p, a, b = (np.asarray(x, dtype=np.float64) for x in (p, a, b))
     with np.errstate(divide="ignore", invalid="ignore"):
         pi = p * a + (1.0 - p) * b
         se = np.where(pi > 0, p * a / pi, np.nan)
@@ -181,14 +187,23 @@ def calibrate(yes: StratumCounts, no: StratumCounts, n_resamples: int = 2000, se
     a_d = draws(yes.truly_yes, yes.labelled) if yes.total else np.zeros(n_resamples)
     b_d = draws(no.truly_yes, no.labelled) if no.total else np.zeros(n_resamples)
     se_d, sp_d, pi_d = _judge_error(p_d, a_d, b_d)
-    return Calibration(p, corrected, _interval(pi_d, level), se, _interval(se_d, level), sp,
-                       _interval(sp_d, level), labelled)
+    return Calibration(p, corrected, _interval(pi_d, level, corrected), se, _interval(se_d, level, se),
+                       sp, _interval(sp_d, level, sp), labelled)
 
 
-def _interval(values: np.ndarray, level: float) -> tuple[float, float]:
+def _interval(values: np.ndarray, level: float, estimate: float) -> tuple[float, float]:
+    """The percentile interval of the finite `values`, widened to hold `estimate`.
+
+    Jeffreys draws never reach 0 or 1, so when every labelled row of a verdict agrees the
+    estimate can sit at the boundary, outside the percentiles; like the Jeffreys interval's
+    own boundary rule (Brown, Cai & DasGupta 2001: the upper limit is 1 when k = n), the
+    interval then reaches the estimate.
+    """
     values = values[np.isfinite(values)]
     if values.size == 0:
         return (math.nan, math.nan)
     alpha = (1.0 - level) / 2.0
-    low, high = np.percentile(values, [100 * alpha, 100 * (1 - alpha)])
-    return (float(low), float(high))
+    low, high = (float(x) for x in np.percentile(values, [100 * alpha, 100 * (1 - alpha)]))
+    if math.isfinite(estimate):
+        low, high = min(low, estimate), max(high, estimate)
+    return (low, high)

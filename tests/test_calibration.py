@@ -63,6 +63,19 @@ def test_a_verdict_without_labels_leaves_the_error_unknown():
     assert cal.corrected == pytest.approx(0.15)
 
 
+def test_labels_all_one_way_leave_the_other_error_unknown():
+    # every labelled row truly yes: no truly-no row, so specificity is unknown; the true rate is 1
+    cal = calibrate(StratumCounts(4, 4, 4), StratumCounts(2, 2, 2))
+    assert cal.corrected == 1.0 and math.isnan(cal.specificity)
+    assert cal.corrected_ci[0] < 1.0 == cal.corrected_ci[1]  # the interval holds its estimate
+    assert cal.sensitivity == pytest.approx(4 / 6)  # the judge called 4 of the 6 yes
+    # every labelled row truly no: sensitivity unknown, the true rate 0
+    cal = calibrate(StratumCounts(4, 4, 0), StratumCounts(2, 2, 0))
+    assert cal.corrected == 0.0 and math.isnan(cal.sensitivity)
+    assert cal.corrected_ci[0] == 0.0 < cal.corrected_ci[1]
+    assert cal.specificity == pytest.approx(2 / 6)
+
+
 def test_bad_counts_are_refused():
     with pytest.raises(ValueError, match="truly_yes"):
         StratumCounts(10, 5, 6)
