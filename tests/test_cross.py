@@ -264,3 +264,26 @@ def test_bench_folds_judge_every_source_from_states(tiny_base):
     assert all(len(verdicts[s]) == len(data[s]) for s in data)
     assert verdicts["xstest/gpt4"][0] is Verdict.UNSCORED  # broken, as CrossJudge has it
     assert sum(line.startswith("fold ") for line in seen) == len(bench.REPORT_SOURCES)
+
+
+def test_loading_says_nothing_untrue_and_restores_logging(tiny_base, tiny_adapter, tmp_path, capfd, caplog):
+    """transformers calls the head "newly initialized ... consider training" while loading the
+    base alone; the adapter supplies the head, so the judge loads quietly, and leaves
+    transformers' verbosity and progress bar as they were."""
+    import logging
+
+    from transformers.utils import logging as hf_logging
+
+    # a base without a head, as the real one ships (a BertModel): loading it for classification
+    # is what makes transformers report the head missing
+    bare = tmp_path / "bare"
+    transformers.BertModel.from_pretrained(tiny_base).save_pretrained(bare)
+    transformers.AutoTokenizer.from_pretrained(tiny_base).save_pretrained(bare)
+    before = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    capfd.readouterr()
+    with caplog.at_level(logging.INFO):
+        cross.CrossJudge(adapter=tiny_adapter, base=bare)
+    said = capfd.readouterr()
+    heard = said.out + said.err + caplog.text
+    assert "newly initialized" not in heard and "MISSING" not in heard
+    assert (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()) == before

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Literal
 
@@ -57,9 +58,32 @@ def load_model(base: Path | str, adapter: Path | str = ADAPTER):
     from peft import PeftModel
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
-    model = PeftModel.from_pretrained(model, adapter).eval()
+    with _quiet_loading():
+        model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=2)
+        model = PeftModel.from_pretrained(model, adapter).eval()
     return model, AutoTokenizer.from_pretrained(base)
+
+
+@contextmanager
+def _quiet_loading():
+    """Silence what loading says that is not true of the judge: transformers' load report calls
+    the head "newly initialized ... consider training" (the adapter supplies it), its progress
+    bar, and peft's FutureWarning for a transformers method it still calls. Restored after."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    level, bar = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bar:
+            hf_logging.enable_progress_bar()
 
 
 def predict_proba(model, tokenizer, prompts: Sequence[str], responses: Sequence[str],
