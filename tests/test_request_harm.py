@@ -32,7 +32,7 @@ def test_category_level_requests_are_told_apart(model):
 
 
 def test_empty_request_is_unknown_and_counts_as_unsafe(model):
-    assert model.predict_proba(["", "   "]).tolist() == [1.0, 1.0]
+    assert model.predict_proba(["", "   ", None, 3]).tolist() == [1.0, 1.0, 1.0, 1.0]  # not text: unknown too
     assert model.predict_proba([]).shape == (0,)
 
 

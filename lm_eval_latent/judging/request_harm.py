@@ -53,7 +53,7 @@ class RequestFeatures:
         import scipy.sparse as sp
 
         words, chars = hashing_vectorizers(self.n_features)
-        texts = [(r or "")[: self.max_chars] for r in requests]
+        texts = [r[: self.max_chars] for r in requests]
         return sp.hstack([words.transform(texts), chars.transform(texts)], format="csr")
 
 
@@ -71,14 +71,15 @@ class RequestModel:
                              f"{self.features}, got {self.weight.shape}")
 
     def predict_proba(self, requests: Sequence[str]) -> np.ndarray:
-        """P(unsafe) per request, float64; 1.0 for an empty one (unknown, see the module)."""
+        """P(unsafe) per request, float64; 1.0 for an empty one or one that is not text
+        (unknown, see the module)."""
         if not requests:
             return np.zeros(0)
         from scipy.special import expit
 
-        p = expit(self.features.transform(requests) @ self.weight.astype(np.float64) + self.bias)
-        empty = np.array([not (r or "").strip() for r in requests])
-        return np.where(empty, 1.0, p)
+        texts = [r if isinstance(r, str) else "" for r in requests]
+        p = expit(self.features.transform(texts) @ self.weight.astype(np.float64) + self.bias)
+        return np.where([not t.strip() for t in texts], 1.0, p)
 
     def save(self, path) -> None:
         """Write weights and feature settings to a compressed .npz file (a path or a binary file)."""
