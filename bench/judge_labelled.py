@@ -49,11 +49,14 @@ def read_rows(path: Path | str, request_column: str, answer_column: str, label_c
     if not path.is_file():
         raise FileNotFoundError(f"labelled file {path} not found")
     if path.suffix == ".jsonl":
-        with jsonlines.open(path) as reader:
-            records = [dict(r) for r in reader]
+        with jsonlines.open(path) as reader:  # a line that is not JSON: InvalidLineError, a ValueError
+            records = list(reader)
+        for i, rec in enumerate(records, start=1):
+            if not isinstance(rec, dict):
+                raise ValueError(f"{path}: line {i} is not a JSON object")
         first_row = 1
     else:
-        with path.open(newline="", encoding="utf-8") as f:
+        with path.open(newline="", encoding="utf-8-sig") as f:  # -sig: a spreadsheet's BOM
             records = list(csv.DictReader(f))
         first_row = 2
     if not records:

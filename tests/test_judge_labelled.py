@@ -83,3 +83,10 @@ def test_missing_file_and_empty_label_exit_2(judge_labelled, tmp_path, capsys):
     path = _csv(tmp_path / "labels.csv", ROWS[:2] + [("p", ANSWER, " ")])
     assert judge_labelled.main([str(path), "--label-column", "label", "--harmful", "1"]) == 2
     assert "row 4 has an empty 'label'" in capsys.readouterr().err
+
+
+def test_a_jsonl_line_that_is_not_an_object_is_named(judge_labelled, tmp_path, capsys):
+    path = tmp_path / "labels.jsonl"
+    path.write_text(json.dumps({"prompt": "p", "response": ANSWER, "label": 1}) + "\n[1, 2]\n")
+    assert judge_labelled.main([str(path), "--label-column", "label", "--harmful", "1"]) == 2
+    assert "line 2 is not a JSON object" in capsys.readouterr().err
