@@ -85,7 +85,7 @@ def request_examples(rows: Sequence[LabelledAnswer], splits: Sequence[RequestExa
 def example_weights(examples: Sequence[RequestExample]) -> np.ndarray:
     """Each (group, label) cell the same total, then each label the same total; mean 1."""
     cells = Counter((e.group, e.unsafe) for e in examples)
-    per_label = Counter(e.unsafe for e in {(e.group, e.unsafe): e for e in examples}.values())
+    per_label = Counter(unsafe for _, unsafe in cells)  # cells per label
     w = np.array([1.0 / (cells[(e.group, e.unsafe)] * per_label[e.unsafe]) for e in examples])
     return w * len(w) / w.sum()
 
